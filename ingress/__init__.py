@@ -1,0 +1,1 @@
+"""The HTTP edge: accepts Zoho webhooks and writes them to Kafka before answering."""

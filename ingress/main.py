@@ -1,0 +1,36 @@
+"""`zoho-cdp-ingress`: serve the source URLs."""
+
+import logging
+import os
+import sys
+
+from aiohttp import web
+
+from ingress.app import create_app
+from schemas.logs import configure_logging
+from schemas.settings import Settings
+from schemas.source import SourcesFileError, load_sources
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    try:
+        sources = load_sources(settings.sources_file, dict(os.environ))
+    except SourcesFileError as error:
+        sys.exit(str(error))
+    logging.getLogger(__name__).info(
+        "ingress starting",
+        extra={"sources": sorted(sources), "port": settings.ingress_port},
+    )
+    web.run_app(
+        create_app(settings, sources),
+        host=settings.ingress_host,
+        port=settings.ingress_port,
+        print=None,
+        access_log=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

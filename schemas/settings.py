@@ -1,0 +1,72 @@
+"""Process settings, read from the environment once at start-up and passed in."""
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"changeme", "change-me", "secret", "token", "xxx"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = "localhost:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_ssl_cafile: Path | None = None
+    topic_prefix: str = ""
+    topic_partitions: int = Field(default=3, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    sources_file: Path = Path("examples/sources.yaml")
+
+    ingress_host: str = "127.0.0.1"
+    ingress_port: int = 8080
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    produce_timeout_s: float = Field(default=10.0, gt=0)
+
+    app_id: str = "zoho-cdp-conversions"
+    worker_data_dir: Path = Path("var/worker")
+    worker_metrics_port: int = Field(default=9101, ge=0, description="0 turns it off.")
+
+    cdp_url: str = "http://127.0.0.1:8090/events"
+    cdp_token: SecretStr = SecretStr("")
+    cdp_batch_size: int = Field(default=100, ge=1)
+    cdp_batch_wait_s: float = Field(default=1.0, gt=0)
+    cdp_timeout_s: float = Field(default=10.0, gt=0)
+    cdp_max_backoff_s: float = Field(default=60.0, gt=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("cdp_token", "kafka_sasl_password")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError("is a placeholder: set a real secret")
+        return value
+
+    def topic(self, name: str) -> str:
+        """The topic's full name, with this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"
+
+    def aiokafka_security(self) -> dict[str, Any]:
+        """Security keyword arguments for aiokafka clients."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            options |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.kafka_sasl_password.get_secret_value(),
+            }
+        if self.kafka_security_protocol.endswith("SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            cafile = str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+            options["ssl_context"] = create_ssl_context(cafile=cafile)
+        return options

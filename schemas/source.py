@@ -1,0 +1,154 @@
+"""A source: one client's Zoho CRM feeding the CDP, as the operator configured it."""
+
+import re
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from babel.numbers import list_currencies
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "street",
+    "city",
+    "state",
+    "zip_code",
+    "country",
+    "title",
+)
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ISO_4217 = frozenset(list_currencies())
+
+
+class Module(StrEnum):
+    LEADS = "Leads"
+    DEALS = "Deals"
+
+
+def normalise_field_name(name: str) -> str:
+    """Zoho labels arrive as 'Lead Status' or 'lead_status': compare them one way."""
+    return name.strip().lower().replace(" ", "_")
+
+
+class SourceConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    api_key: SecretStr
+    exchange_rate: Decimal = Field(gt=0)
+    currency: str
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    accounts_url: str = DEFAULT_ACCOUNTS_URL
+    refresh_token: SecretStr = SecretStr("")
+    amount_field: str = "annual_revenue"
+    status_map: dict[Module, dict[str, str]] = Field(default_factory=dict)
+    default_country: str | None = None
+    pass_through: tuple[str, ...] = ()
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, value: str) -> str:
+        code = value.strip().upper()
+        if code not in _ISO_4217:
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return code
+
+    @field_validator("api_key")
+    @classmethod
+    def _non_empty_key(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @field_validator("accounts_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("amount_field")
+    @classmethod
+    def _normalised_name(cls, value: str) -> str:
+        return normalise_field_name(value)
+
+    @field_validator("default_country")
+    @classmethod
+    def _region_code(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"[A-Za-z]{2}", value.strip()):
+            raise ValueError(f"{value!r} is not a two-letter country code")
+        return value.strip().upper()
+
+    @field_validator("pass_through")
+    @classmethod
+    def _known_profile_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(PROFILE_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown profile fields {unknown}; known: {list(PROFILE_FIELDS)}")
+        return value
+
+
+class SourcesFileError(Exception):
+    """The sources file cannot be used; the message names the source and field."""
+
+
+def load_sources(path: Path, environ: dict[str, str]) -> dict[str, SourceConfig]:
+    """Read the YAML sources file, resolving ${NAME} from `environ`."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise SourcesFileError(f"sources file {path}: cannot read it: {error}") from None
+    entries = document.get("sources") if isinstance(document, dict) else document
+    if not isinstance(entries, list):
+        raise SourcesFileError(f"sources file {path}: expected a list under 'sources'")
+    return parse_sources(entries, environ, origin=str(path))
+
+
+def parse_sources(
+    entries: list[Any], environ: dict[str, str], origin: str = "sources"
+) -> dict[str, SourceConfig]:
+    sources: dict[str, SourceConfig] = {}
+    for position, entry in enumerate(entries, start=1):
+        label = entry.get("id", f"#{position}") if isinstance(entry, dict) else f"#{position}"
+        where = f"sources file {origin}: source {label!r}"
+        try:
+            source = SourceConfig.model_validate(_resolve_env(entry, environ, where))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"field {'.'.join(str(part) for part in problem['loc'])!r}: {problem['msg']}"
+                for problem in error.errors(include_input=False)
+            )
+            raise SourcesFileError(f"{where}: {problems}") from None
+        if source.id in sources:
+            raise SourcesFileError(f"{where}: the id is used twice")
+        sources[source.id] = source
+    return sources
+
+
+def _resolve_env(value: Any, environ: dict[str, str], where: str, field: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _resolve_env(v, environ, where, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_env(v, environ, where, field) for v in value]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                raise SourcesFileError(
+                    f"{where}: field {field!r}: environment variable {name} is not set"
+                )
+            return environ[name]
+
+        return _ENV_REFERENCE.sub(substitute, value)
+    return value
+
+

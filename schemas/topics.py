@@ -1,0 +1,27 @@
+"""Topic names are a contract: downstream teams subscribe to them by name."""
+
+from dataclasses import dataclass
+
+RAW = "zoho.webhooks.raw"
+REPLAY = "zoho.webhooks.replay"
+INVALID = "zoho.webhooks.invalid"
+CONVERSIONS = "cdp.conversions"
+CONVERSIONS_DEADLETTER = "cdp.conversions.deadletter"
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    retention_days: int
+    purpose: str
+
+
+TOPICS = (
+    TopicSpec(RAW, 30, "every accepted webhook, as received"),
+    TopicSpec(REPLAY, 30, "raw envelopes re-published for reprocessing"),
+    TopicSpec(INVALID, 30, "webhooks that failed validation, with reasons"),
+    TopicSpec(CONVERSIONS, 7, "conversion events for the CDP and downstream teams"),
+    TopicSpec(CONVERSIONS_DEADLETTER, 30, "conversions the CDP rejected, with its answer"),
+)

@@ -1,0 +1,131 @@
+"""The agents: thin loops that read, call a decision, send, and mark the table.
+
+Faust acks an event even when the loop body raises, so nothing may escape a loop:
+each failure is routed to a topic with its reason (see the README's delivery notes)."""
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import aiohttp
+import faust
+from faust.types import EventT, StreamT
+
+from schemas.conversion import ConversionEvent, RejectedConversion
+from schemas.envelope import RawEnvelope
+from schemas.records import InvalidRecord
+from streams import metrics, topics
+from streams.app import app, settings, sources
+from streams.cdp import CdpAnswer, CdpClient, deliver
+from streams.kafka_send import send_confirmed
+from streams.status import RecordState
+from streams.validation import InvalidWebhook
+from streams.webhooks import Tracked, decode_envelope, state_key, track, validated_change
+
+log = logging.getLogger(__name__)
+
+
+@app.agent(topics.webhooks, concurrency=1)
+async def convert_webhooks(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
+        await handle_webhook(event.message)
+
+
+async def handle_webhook(message: faust.types.Message) -> None:
+    envelope: RawEnvelope | None = None
+    try:
+        envelope = decode_envelope(message.value)
+        change, source = validated_change(envelope, sources)
+        key = state_key(change)
+        tracked = track(change, source, RecordState.from_json(topics.record_states.get(key)))
+    except InvalidWebhook as invalid:
+        await park_invalid(message, envelope, invalid.reasons)
+        return
+    except Exception as error:  # noqa: BLE001 - a failing decision parks the webhook
+        log.exception("webhook processing failed", extra=_ids(envelope))
+        await park_invalid(message, envelope, [f"processing failed: {type(error).__name__}"])
+        return
+    if tracked.conversion:
+        event = tracked.conversion
+        await send_confirmed(topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode())
+        log.info("conversion emitted", extra=_ids(envelope) | {"event_id": event.event_id})
+    # Marked after the confirmed send: a crash in between repeats the event (same
+    # event_id, absorbed downstream) instead of losing it.
+    topics.record_states[key] = tracked.new_state.to_json()
+    _count(source.id, tracked)
+
+
+async def park_invalid(
+    message: faust.types.Message, envelope: RawEnvelope | None, reasons: list[str]
+) -> None:
+    record = InvalidRecord(
+        reasons=reasons,
+        envelope=envelope,
+        raw_value=None if envelope else (message.value or b"").decode("utf-8", "replace"),
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        rejected_at=datetime.now(UTC),
+    )
+    await send_confirmed(topics.invalid, message.key, record.model_dump_json().encode())
+    metrics.webhooks.labels(envelope.source_id if envelope else "", "invalid").inc()
+    log.warning("webhook parked as invalid", extra=_ids(envelope) | {"reasons": reasons})
+
+
+def _count(source_id: str, tracked: Tracked) -> None:
+    outcome = "converted" if tracked.conversion else "tracked" if tracked.mapped else "unmapped"
+    metrics.webhooks.labels(source_id, outcome).inc()
+    for field in tracked.unusable:
+        metrics.unusable_identifiers.labels(source_id, field).inc()
+
+
+def _ids(envelope: RawEnvelope | None) -> dict[str, str]:
+    if envelope is None:
+        return {}
+    return {"source_id": envelope.source_id, "envelope_id": envelope.envelope_id}
+
+
+@app.agent(topics.conversions, concurrency=1)
+async def deliver_to_cdp(stream: StreamT[bytes]) -> None:
+    async with aiohttp.ClientSession() as session:
+        cdp = CdpClient(session, settings)
+        async for batch in stream.take_events(
+            settings.cdp_batch_size, within=settings.cdp_batch_wait_s
+        ):
+            await deliver_batch(cdp, batch)
+
+
+async def deliver_batch(cdp: CdpClient, batch: Sequence[EventT]) -> None:
+    """Nothing escapes: the batch is acked only once every event reached the CDP or a
+    dead-letter record."""
+    events = []
+    for event in batch:
+        try:
+            events.append(ConversionEvent.model_validate_json(event.value))
+        except Exception as error:  # noqa: BLE001 - not ours to deliver; parked, not skipped
+            await park_rejected(None, f"not a conversion event: {type(error).__name__}", None, event.value)
+    await deliver(events, cdp.post, reject_by_cdp, max_backoff_s=settings.cdp_max_backoff_s)
+
+
+async def reject_by_cdp(event: ConversionEvent, answer: CdpAnswer) -> None:
+    await park_rejected(event, "rejected by the CDP", answer, None)
+
+
+async def park_rejected(
+    event: ConversionEvent | None, reason: str, answer: CdpAnswer | None, raw: bytes | None
+) -> None:
+    record = RejectedConversion(
+        event=event,
+        raw_value=raw.decode("utf-8", "replace") if raw is not None else None,
+        reason=reason,
+        cdp_status=answer.status if answer else None,
+        cdp_response=answer.body if answer else "",
+        rejected_at=datetime.now(UTC),
+    )
+    key = event.cdp_id.encode() if event else None
+    await send_confirmed(topics.conversions_deadletter, key, record.model_dump_json().encode())
+    metrics.cdp_rejected.inc()
+    log.warning(
+        "conversion parked in the dead-letter topic",
+        extra={"event_id": event.event_id if event else None, "reason": reason},
+    )

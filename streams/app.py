@@ -1,0 +1,46 @@
+"""The Faust app. It must exist at import time for the agent decorators, so it is built
+here from the settings; nothing else in streams/ reads the environment."""
+
+import os
+
+import faust
+
+from schemas.settings import Settings
+from schemas.source import load_sources
+
+settings = Settings()
+sources = load_sources(settings.sources_file, dict(os.environ))
+
+
+def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    if settings.kafka_security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value(),
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=settings.aiokafka_security().get("ssl_context"),
+        )
+    if settings.kafka_security_protocol == "SSL":
+        return faust.SSLCredentials(settings.aiokafka_security()["ssl_context"])
+    return None
+
+
+app = faust.App(
+    settings.app_id,
+    broker=[f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(",")],
+    broker_credentials=_credentials(settings),
+    datadir=str(settings.worker_data_dir),
+    store="memory://",
+    topic_partitions=settings.topic_partitions,
+    topic_replication_factor=settings.topic_replication_factor,
+    producer_acks=-1,
+    web_enabled=False,
+    autodiscover=False,
+    logging_config={
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "schemas.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"handlers": ["stderr"], "level": settings.log_level.upper()},
+    },
+)

@@ -1,0 +1,25 @@
+"""`zoho-cdp-worker`: run the Faust agents."""
+
+import asyncio
+import sys
+
+import faust
+from prometheus_client import start_http_server
+
+from streams import agents  # noqa: F401 - registers the agents with the app
+from streams.app import app, settings
+from streams.topic_setup import missing_topics
+
+
+def main() -> None:
+    missing = asyncio.run(missing_topics(settings))
+    if missing:
+        sys.exit(f"Kafka topics {missing} do not exist: create them with `zoho-cdp-topics`")
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr=settings.ingress_host)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower())
+    worker.execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

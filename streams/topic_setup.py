@@ -1,0 +1,100 @@
+"""`zoho-cdp-topics`: create or update every topic the pipeline uses. Idempotent."""
+
+import argparse
+import asyncio
+import sys
+
+from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType, NewTopic
+
+from schemas import topics
+from schemas.settings import Settings
+from streams.topic_plan import Change, DesiredTopic, desired_topics, plan
+
+
+async def existing_configs(
+    admin: AIOKafkaAdminClient, names: list[str]
+) -> dict[str, dict[str, str]]:
+    present = set(await admin.list_topics()) & set(names)
+    if not present:
+        return {}
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(present)]
+    )
+    configs: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for _, _, _, name, entries in response.resources:
+            configs[name] = {entry[0]: entry[1] for entry in entries}
+    return configs
+
+
+async def apply(admin: AIOKafkaAdminClient, settings: Settings, changes: list[Change]) -> None:
+    creations = [
+        NewTopic(c.topic, c.partitions, settings.topic_replication_factor, topic_configs=c.configs)
+        for c in changes
+        if c.action == "create"
+    ]
+    if creations:
+        response = await admin.create_topics(creations)
+        failures = [(name, code) for name, code, *_ in response.topic_errors if code not in (0, 36)]
+        if failures:
+            raise RuntimeError(f"Kafka refused to create topics: {failures}")
+    alterations = [
+        ConfigResource(ConfigResourceType.TOPIC, c.topic, configs=c.configs)
+        for c in changes
+        if c.action == "alter"
+    ]
+    if alterations:
+        await admin.alter_configs(alterations)
+
+
+async def set_up_topics(settings: Settings, wanted: list[DesiredTopic]) -> list[Change]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.aiokafka_security()
+    )
+    await admin.start()
+    try:
+        changes = plan(wanted, await existing_configs(admin, [t.name for t in wanted]))
+        await apply(admin, settings, changes)
+        return changes
+    finally:
+        await admin.close()
+
+
+async def missing_topics(settings: Settings) -> list[str]:
+    """Topics the worker needs that do not exist yet."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.aiokafka_security()
+    )
+    await admin.start()
+    try:
+        present = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    return sorted({topic.name for topic in desired_topics(settings)} - present)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    for spec in topics.TOPICS:
+        parser.add_argument(
+            f"--retention-days-{spec.name.replace('.', '-')}",
+            dest=spec.name,
+            type=int,
+            default=spec.retention_days,
+            help=f"{spec.purpose} (default {spec.retention_days})",
+        )
+    arguments = parser.parse_args(argv)
+    settings = Settings()
+    retention = {spec.name: getattr(arguments, spec.name) for spec in topics.TOPICS}
+    try:
+        changes = asyncio.run(set_up_topics(settings, desired_topics(settings, retention)))
+    except Exception as error:  # noqa: BLE001 - one clear line for the operator
+        sys.exit(f"topic set-up failed: {error}")
+    for change in changes:
+        print(f"{change.action} {change.topic} {change.configs}")  # noqa: T201
+    if not changes:
+        print("all topics are as wanted; nothing changed")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

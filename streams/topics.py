@@ -1,0 +1,29 @@
+"""The Faust topics and table. Values stay raw bytes: agents decode them, so a poison
+message is parked with a reason instead of being skipped by Faust's deserializer."""
+
+from schemas import topics
+from streams.app import app, settings
+
+webhooks = app.topic(
+    settings.topic(topics.RAW),
+    settings.topic(topics.REPLAY),
+    key_serializer="raw",
+    value_serializer="raw",
+)
+invalid = app.topic(settings.topic(topics.INVALID), key_serializer="raw", value_serializer="raw")
+conversions = app.topic(
+    settings.topic(topics.CONVERSIONS), key_serializer="raw", value_serializer="raw"
+)
+conversions_deadletter = app.topic(
+    settings.topic(topics.CONVERSIONS_DEADLETTER), key_serializer="raw", value_serializer="raw"
+)
+
+# Last status and emitted events per record; keyed like the webhook topics, so each
+# record's state lives in the partition its webhooks arrive on.
+record_states = app.Table(
+    "record-states",
+    default=None,
+    partitions=settings.topic_partitions,
+    key_serializer="json",
+    value_serializer="json",
+)
