@@ -4,6 +4,7 @@ here from the settings; nothing else in streams/ reads the environment."""
 import os
 
 import faust
+from faust.types.auth import CredentialsT
 
 from schemas.settings import Settings
 from schemas.source import load_sources
@@ -12,7 +13,7 @@ settings = Settings()
 sources = load_sources(settings.sources_file, dict(os.environ))
 
 
-def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+def _credentials(settings: Settings) -> CredentialsT | None:
     if settings.kafka_security_protocol.startswith("SASL"):
         return faust.SASLCredentials(
             username=settings.kafka_sasl_username,

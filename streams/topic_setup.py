@@ -4,7 +4,8 @@ import argparse
 import asyncio
 import sys
 
-from aiokafka.admin import AIOKafkaAdminClient, ConfigResource, ConfigResourceType, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from schemas import topics
 from schemas.settings import Settings

@@ -24,6 +24,6 @@ record_states = app.Table(
     "record-states",
     default=None,
     partitions=settings.topic_partitions,
-    key_serializer="json",
-    value_serializer="json",
+    key_type=str,
+    value_type=dict,
 )

@@ -1,0 +1,1 @@
+"""Faust app, agents, and the pure decisions they call."""
