@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -120,7 +121,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def count_requests(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Requests by source and status; unknown source ids share one label."""
     source_id = request.match_info.get("source_id")
     if source_id is None:

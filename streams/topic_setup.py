@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import sys
+import time
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -10,6 +11,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from schemas import topics
 from schemas.settings import Settings
 from streams.topic_plan import Change, DesiredTopic, desired_topics, plan
+
+VISIBLE_TIMEOUT_S = 30
 
 
 async def existing_configs(
@@ -56,9 +59,19 @@ async def set_up_topics(settings: Settings, wanted: list[DesiredTopic]) -> list[
     try:
         changes = plan(wanted, await existing_configs(admin, [t.name for t in wanted]))
         await apply(admin, settings, changes)
+        await _until_visible(admin, [t.name for t in wanted])
         return changes
     finally:
         await admin.close()
+
+
+async def _until_visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Creation is asynchronous: wait until clients can see every topic."""
+    deadline = time.monotonic() + VISIBLE_TIMEOUT_S
+    while missing := set(names) - set(await admin.list_topics()):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topics still not visible after {VISIBLE_TIMEOUT_S} s: {missing}")
+        await asyncio.sleep(0.1)
 
 
 async def missing_topics(settings: Settings) -> list[str]:

@@ -26,7 +26,9 @@ SHOP_KEY = "shop-api-key-0123456789"
 @pytest.fixture(scope="package")
 def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     workdir: Path = tmp_path_factory.mktemp("pipeline")
-    with running_pipeline(kafka_bootstrap, workdir, SOURCES_YAML) as running:
+    with running_pipeline(
+        kafka_bootstrap, workdir, SOURCES_YAML, worker_module="tests.integration.faulty_worker"
+    ) as running:
         yield running
         for process in running.processes.values():
             print(f"--- {process.name} log tail ---\n{process.log_tail()}")

@@ -154,28 +154,41 @@ class Pipeline:
             await producer.stop()
 
     async def read_topic(self, name: str) -> list[dict[str, Any]]:
-        """Every message of a topic so far, decoded as JSON."""
-        topic = self.topic(name)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            await consumer.topics()  # loads the metadata partitions_for_topic reads
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            messages: list[dict[str, Any]] = []
-            while any([await consumer.position(tp) < end[tp] for tp in partitions]):
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    messages += [json.loads(record.value) for record in records]
-            return messages
-        finally:
-            await consumer.stop()
+        return await read_topic(self.bootstrap, self.topic(name))
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every message of a topic so far, decoded as JSON."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        # Without a group the consumer takes every partition once it has the metadata.
+        await wait_for(lambda: _now(consumer.assignment()), 10, f"partitions of {topic}")
+        partitions = list(consumer.assignment())
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        messages: list[dict[str, Any]] = []
+        while any([await consumer.position(tp) < end[tp] for tp in partitions]):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                messages += [json.loads(record.value) for record in records]
+        return messages
+    finally:
+        await consumer.stop()
+
+
+async def _now(value: T) -> T:
+    return value
 
 
 @contextmanager
 def running_pipeline(
-    bootstrap: str, workdir: Path, sources_yaml: str, extra_env: dict[str, str] | None = None
+    bootstrap: str,
+    workdir: Path,
+    sources_yaml: str,
+    extra_env: dict[str, str] | None = None,
+    worker_module: str = "streams.main",
 ) -> Iterator[Pipeline]:
     prefix = f"it-{uuid.uuid4().hex[:8]}."
     sources_file = workdir / "sources.yaml"
@@ -203,7 +216,7 @@ def running_pipeline(
         [sys.executable, "-m", "streams.topic_setup"], cwd=REPO, env=env, check=True, timeout=60
     )
     pipeline.process("ingress", "ingress.main").start()
-    pipeline.process("worker", "streams.main").start()
+    pipeline.process("worker", worker_module).start()
     try:
         yield pipeline
     finally:

@@ -121,6 +121,9 @@ async def test_an_invalid_webhook_is_parked_while_valid_ones_flow(warm_pipeline:
 
 async def test_poison_messages_are_parked_and_later_webhooks_convert(warm_pipeline: Pipeline) -> None:
     await warm_pipeline.produce_raw(b"{not json", key=b"shop:poison")
+    exploding = lead("Pre-Qualified", new_cdp_id(), lead_id=f"explode-{uuid.uuid4().hex[:6]}")
+    code, _ = await warm_pipeline.post("shop", SHOP_KEY, exploding)
+    assert code == 202
     after = new_cdp_id()
     code, _ = await warm_pipeline.post("shop", SHOP_KEY, lead("Pre-Qualified", after))
     assert code == 202
@@ -135,6 +138,17 @@ async def test_poison_messages_are_parked_and_later_webhooks_convert(warm_pipeli
 
     [record] = await wait_for(parked, 30, "the poison message in zoho.webhooks.invalid")
     assert record["reasons"][0].startswith("not a raw envelope")
+
+    async def crashed() -> list[dict[str, Any]]:
+        return [
+            record
+            for record in await warm_pipeline.read_topic("zoho.webhooks.invalid")
+            if record["envelope"] and record["envelope"]["parameters"]["lead_id"] == exploding["lead_id"]
+        ]
+
+    [record] = await wait_for(crashed, 30, "the webhook whose processing raised")
+    assert record["reasons"] == ["processing failed: ZeroDivisionError"]
+    assert warm_pipeline.cdp.events_for(exploding["cdp_id"]) == []
 
 
 async def test_a_cdp_outage_loses_nothing(warm_pipeline: Pipeline) -> None:
