@@ -58,9 +58,7 @@ def _as_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def merge_parameters(
-    query: Iterable[tuple[str, str]], body: Mapping[str, str]
-) -> dict[str, str]:
+def merge_parameters(query: Iterable[tuple[str, str]], body: Mapping[str, str]) -> dict[str, str]:
     """Query and body merged, the body winning, without credentials."""
     merged = {name: value for name, value in query} | dict(body)
     return {name: value for name, value in merged.items() if name.lower() not in NOT_STORED}

@@ -150,5 +150,3 @@ def _resolve_env(value: Any, environ: dict[str, str], where: str, field: str = "
 
         return _ENV_REFERENCE.sub(substitute, value)
     return value
-
-

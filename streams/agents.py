@@ -6,9 +6,11 @@ each failure is routed to a topic with its reason (see the README's delivery not
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import cast
 
 import aiohttp
 import faust
+from faust.streams import Stream
 from faust.types import EventT, StreamT
 
 from schemas.conversion import ConversionEvent, RejectedConversion
@@ -47,7 +49,9 @@ async def handle_webhook(message: faust.types.Message) -> None:
         return
     if tracked.conversion:
         event = tracked.conversion
-        await send_confirmed(topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode())
+        await send_confirmed(
+            topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode()
+        )
         log.info("conversion emitted", extra=_ids(envelope) | {"event_id": event.event_id})
     # Marked after the confirmed send: a crash in between repeats the event (same
     # event_id, absorbed downstream) instead of losing it.
@@ -89,13 +93,14 @@ def _ids(envelope: RawEnvelope | None) -> dict[str, str]:
 async def deliver_to_cdp(stream: StreamT[bytes]) -> None:
     async with aiohttp.ClientSession() as session:
         cdp = CdpClient(session, settings)
-        async for batch in stream.take_events(
+        # take_events is on the concrete Stream, not on the StreamT protocol.
+        async for batch in cast(Stream[bytes], stream).take_events(
             settings.cdp_batch_size, within=settings.cdp_batch_wait_s
         ):
             await deliver_batch(cdp, batch)
 
 
-async def deliver_batch(cdp: CdpClient, batch: Sequence[EventT]) -> None:
+async def deliver_batch(cdp: CdpClient, batch: Sequence[EventT[bytes]]) -> None:
     """Nothing escapes: the batch is acked only once every event reached the CDP or a
     dead-letter record."""
     events = []
@@ -103,7 +108,9 @@ async def deliver_batch(cdp: CdpClient, batch: Sequence[EventT]) -> None:
         try:
             events.append(ConversionEvent.model_validate_json(event.value))
         except Exception as error:  # noqa: BLE001 - not ours to deliver; parked, not skipped
-            await park_rejected(None, f"not a conversion event: {type(error).__name__}", None, event.value)
+            await park_rejected(
+                None, f"not a conversion event: {type(error).__name__}", None, event.value
+            )
     await deliver(events, cdp.post, reject_by_cdp, max_backoff_s=settings.cdp_max_backoff_s)
 
 

@@ -101,4 +101,3 @@ async def deliver(
                 extra={"status": answer.status, "events": len(batch), "retry_in_s": delay},
             )
             await sleep(delay)
-

@@ -55,9 +55,7 @@ def changelog_topic(settings: Settings, table: str) -> str:
     return f"{settings.app_id}-{table}-changelog"
 
 
-def plan(
-    wanted: list[DesiredTopic], existing: Mapping[str, Mapping[str, str]]
-) -> list[Change]:
+def plan(wanted: list[DesiredTopic], existing: Mapping[str, Mapping[str, str]]) -> list[Change]:
     """Create what is missing; alter only the settings that differ."""
     changes = []
     for topic in wanted:

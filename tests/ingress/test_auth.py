@@ -4,7 +4,8 @@ from ingress.auth import BadApiKey, UnknownSource, authenticate
 from schemas.source import parse_sources
 
 SOURCES = parse_sources(
-    [{"id": "shop", "api_key": "shop-api-key-0123456789", "exchange_rate": "1", "currency": "USD"}], {}
+    [{"id": "shop", "api_key": "shop-api-key-0123456789", "exchange_rate": "1", "currency": "USD"}],
+    {},
 )
 
 
@@ -12,7 +13,9 @@ def test_the_right_key_opens_its_source() -> None:
     assert authenticate(SOURCES, "shop", "shop-api-key-0123456789").id == "shop"
 
 
-@pytest.mark.parametrize("presented", [None, "", "shop-api-key-012345678", "shop-api-key-0123456789x"])
+@pytest.mark.parametrize(
+    "presented", [None, "", "shop-api-key-012345678", "shop-api-key-0123456789x"]
+)
 def test_a_missing_or_wrong_key_is_refused(presented: str | None) -> None:
     with pytest.raises(BadApiKey):
         authenticate(SOURCES, "shop", presented)

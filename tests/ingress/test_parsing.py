@@ -12,16 +12,30 @@ from ingress.parsing import (
 @pytest.mark.parametrize(
     ("content_type", "body", "expected"),
     [
-        ("application/json", b'{"lead_id": "1", "annual_revenue": 12.5}', {"lead_id": "1", "annual_revenue": "12.5"}),
-        ("application/json", b'{"ok": true, "none": null, "tags": ["a"]}', {"ok": "true", "none": "", "tags": '["a"]'}),
-        ("application/x-www-form-urlencoded", b"lead_id=1&Lead+Status=Pre-Qualified", {"lead_id": "1", "Lead Status": "Pre-Qualified"}),
+        (
+            "application/json",
+            b'{"lead_id": "1", "annual_revenue": 12.5}',
+            {"lead_id": "1", "annual_revenue": "12.5"},
+        ),
+        (
+            "application/json",
+            b'{"ok": true, "none": null, "tags": ["a"]}',
+            {"ok": "true", "none": "", "tags": '["a"]'},
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"lead_id=1&Lead+Status=Pre-Qualified",
+            {"lead_id": "1", "Lead Status": "Pre-Qualified"},
+        ),
         ("application/x-www-form-urlencoded", b"annual_revenue=", {"annual_revenue": ""}),
         ("text/plain", b'{"lead_id": "7"}', {"lead_id": "7"}),
         ("", b"lead_id=8", {"lead_id": "8"}),
         ("application/json", b"  ", {}),
     ],
 )
-def test_bodies_become_flat_string_parameters(content_type: str, body: bytes, expected: dict[str, str]) -> None:
+def test_bodies_become_flat_string_parameters(
+    content_type: str, body: bytes, expected: dict[str, str]
+) -> None:
     assert parse_body(content_type, body) == expected
 
 
@@ -57,6 +71,8 @@ def test_body_wins_over_query_and_credentials_are_dropped() -> None:
         ({}, "", False),
     ],
 )
-def test_record_ids_for_keys_and_webhook_detection(parameters: dict[str, str], expected_id: str, webhook: bool) -> None:
+def test_record_ids_for_keys_and_webhook_detection(
+    parameters: dict[str, str], expected_id: str, webhook: bool
+) -> None:
     assert record_id(parameters) == expected_id
     assert is_webhook(parameters) is webhook

@@ -31,4 +31,4 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
     ) as running:
         yield running
         for process in running.processes.values():
-            print(f"--- {process.name} log tail ---\n{process.log_tail()}")
+            print(f"--- {process.name} log tail ---\n{process.log_tail()}")  # noqa: T201

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from streams.stand_in_cdp import StandInCdp
 
@@ -196,21 +196,25 @@ def running_pipeline(
     cdp = CdpThread(token="integration-cdp-token")
     cdp.start()
     ingress_port = free_port()
-    env = dict(os.environ) | {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "TOPIC_PREFIX": prefix,
-        "TOPIC_PARTITIONS": "2",
-        "APP_ID": f"{prefix}worker",
-        "WORKER_DATA_DIR": str(workdir / "worker-data"),
-        "WORKER_METRICS_PORT": "0",
-        "SOURCES_FILE": str(sources_file),
-        "INGRESS_PORT": str(ingress_port),
-        "CDP_URL": cdp.url,
-        "CDP_TOKEN": "integration-cdp-token",
-        "CDP_BATCH_WAIT_S": "0.3",
-        "CDP_MAX_BACKOFF_S": "1",
-        "LOG_LEVEL": "INFO",
-    } | (extra_env or {})
+    env = (
+        dict(os.environ)
+        | {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "TOPIC_PREFIX": prefix,
+            "TOPIC_PARTITIONS": "2",
+            "APP_ID": f"{prefix}worker",
+            "WORKER_DATA_DIR": str(workdir / "worker-data"),
+            "WORKER_METRICS_PORT": "0",
+            "SOURCES_FILE": str(sources_file),
+            "INGRESS_PORT": str(ingress_port),
+            "CDP_URL": cdp.url,
+            "CDP_TOKEN": "integration-cdp-token",
+            "CDP_BATCH_WAIT_S": "0.3",
+            "CDP_MAX_BACKOFF_S": "1",
+            "LOG_LEVEL": "INFO",
+        }
+        | (extra_env or {})
+    )
     pipeline = Pipeline(bootstrap, prefix, env, cdp, ingress_port, workdir)
     subprocess.run(
         [sys.executable, "-m", "streams.topic_setup"], cwd=REPO, env=env, check=True, timeout=60

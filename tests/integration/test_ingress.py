@@ -41,7 +41,9 @@ async def client(settings: Settings) -> AsyncIterator[TestClient]:
         yield client
 
 
-async def test_a_webhook_is_on_the_raw_topic_before_the_202(client: TestClient, settings: Settings) -> None:
+async def test_a_webhook_is_on_the_raw_topic_before_the_202(
+    client: TestClient, settings: Settings
+) -> None:
     response = await client.post(
         "/sources/shop",
         params={"api_key": KEY, "lead_id": "from-query", "cdp_id": "c-1"},
@@ -64,7 +66,9 @@ async def test_a_webhook_is_on_the_raw_topic_before_the_202(client: TestClient, 
 
 
 async def test_the_api_key_may_come_as_a_header(client: TestClient) -> None:
-    response = await client.post("/sources/shop", headers={"X-Api-Key": KEY}, json={"lead_id": "L-2"})
+    response = await client.post(
+        "/sources/shop", headers={"X-Api-Key": KEY}, json={"lead_id": "L-2"}
+    )
     assert response.status == 202
 
 
@@ -86,12 +90,17 @@ async def test_unknown_sources_and_bad_keys(
 
 async def test_malformed_and_oversized_bodies(client: TestClient) -> None:
     malformed = await client.post(
-        "/sources/shop", params={"api_key": KEY}, data=b'{"lead_id": ', headers={"Content-Type": "application/json"}
+        "/sources/shop",
+        params={"api_key": KEY},
+        data=b'{"lead_id": ',
+        headers={"Content-Type": "application/json"},
     )
     assert malformed.status == 400
     assert "JSON body is malformed" in (await malformed.json())["error"]
 
-    oversized = await client.post("/sources/shop", params={"api_key": KEY}, data={"notes": "x" * 5000})
+    oversized = await client.post(
+        "/sources/shop", params={"api_key": KEY}, data={"notes": "x" * 5000}
+    )
     assert oversized.status == 413
 
 

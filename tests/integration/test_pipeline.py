@@ -30,7 +30,9 @@ def new_cdp_id() -> str:
     return f"cdp-{uuid.uuid4().hex[:10]}"
 
 
-async def delivered(pipeline: Pipeline, cdp_id: str, count: int = 1, timeout: float = 90) -> list[dict[str, Any]]:
+async def delivered(
+    pipeline: Pipeline, cdp_id: str, count: int = 1, timeout: float = 90
+) -> list[dict[str, Any]]:
     async def probe() -> list[dict[str, Any]] | None:
         events = pipeline.cdp.events_for(cdp_id)
         return events if len(events) >= count else None
@@ -59,7 +61,13 @@ async def test_a_pre_qualified_lead_reaches_the_cdp_and_the_topic(warm_pipeline:
     status, body = await warm_pipeline.post(
         "shop",
         SHOP_KEY,
-        lead("Pre-Qualified", cdp_id, lead_id="900001", email=" Ann@Example.COM ", annual_revenue="$1,000.10"),
+        lead(
+            "Pre-Qualified",
+            cdp_id,
+            lead_id="900001",
+            email=" Ann@Example.COM ",
+            annual_revenue="$1,000.10",
+        ),
     )
     assert status == 202 and body["envelope_id"]
 
@@ -69,13 +77,17 @@ async def test_a_pre_qualified_lead_reaches_the_cdp_and_the_topic(warm_pipeline:
     assert event["currency"] == "USD" and event["record_id"] == "900001"
     assert event["previous_status"] is None
     assert event["user_data"]["em"] == [hashlib.sha256(b"ann@example.com").hexdigest()]
-    on_topic = [e for e in await warm_pipeline.read_topic("cdp.conversions") if e["cdp_id"] == cdp_id]
+    on_topic = [
+        e for e in await warm_pipeline.read_topic("cdp.conversions") if e["cdp_id"] == cdp_id
+    ]
     assert [e["event_id"] for e in on_topic] == [event["event_id"]]
 
 
 async def test_json_bodies_and_get_webhooks_are_accepted(warm_pipeline: Pipeline) -> None:
     json_id, get_id = new_cdp_id(), new_cdp_id()
-    status, _ = await warm_pipeline.post("shop", SHOP_KEY, lead("Pre-Qualified", json_id), as_json=True)
+    status, _ = await warm_pipeline.post(
+        "shop", SHOP_KEY, lead("Pre-Qualified", json_id), as_json=True
+    )
     assert status == 202
     async with aiohttp.ClientSession() as session:
         params = {"api_key": SHOP_KEY} | lead("Pre-Qualified", get_id)
@@ -87,7 +99,14 @@ async def test_json_bodies_and_get_webhooks_are_accepted(warm_pipeline: Pipeline
 
 async def test_a_status_sequence_converts_exactly_once(warm_pipeline: Pipeline) -> None:
     cdp_id, lead_id = new_cdp_id(), uuid.uuid4().hex[:12]
-    sequence = ["Not Contacted", "Contacted", "Pre-Qualified", "Pre-Qualified", "Contacted", "Pre-Qualified"]
+    sequence = [
+        "Not Contacted",
+        "Contacted",
+        "Pre-Qualified",
+        "Pre-Qualified",
+        "Contacted",
+        "Pre-Qualified",
+    ]
     for status in sequence + ["Lost Lead"]:
         code, _ = await warm_pipeline.post("shop", SHOP_KEY, lead(status, cdp_id, lead_id=lead_id))
         assert code == 202
@@ -111,7 +130,8 @@ async def test_an_invalid_webhook_is_parked_while_valid_ones_flow(warm_pipeline:
         return [
             record
             for record in await warm_pipeline.read_topic("zoho.webhooks.invalid")
-            if record["envelope"] and record["envelope"]["parameters"].get("lead_id") == bad["lead_id"]
+            if record["envelope"]
+            and record["envelope"]["parameters"].get("lead_id") == bad["lead_id"]
         ]
 
     [record] = await wait_for(parked, 30, "the invalid webhook in zoho.webhooks.invalid")
@@ -119,7 +139,9 @@ async def test_an_invalid_webhook_is_parked_while_valid_ones_flow(warm_pipeline:
     assert any("not a number" in reason and "abc" in reason for reason in record["reasons"])
 
 
-async def test_poison_messages_are_parked_and_later_webhooks_convert(warm_pipeline: Pipeline) -> None:
+async def test_poison_messages_are_parked_and_later_webhooks_convert(
+    warm_pipeline: Pipeline,
+) -> None:
     await warm_pipeline.produce_raw(b"{not json", key=b"shop:poison")
     exploding = lead("Pre-Qualified", new_cdp_id(), lead_id=f"explode-{uuid.uuid4().hex[:6]}")
     code, _ = await warm_pipeline.post("shop", SHOP_KEY, exploding)
@@ -143,7 +165,8 @@ async def test_poison_messages_are_parked_and_later_webhooks_convert(warm_pipeli
         return [
             record
             for record in await warm_pipeline.read_topic("zoho.webhooks.invalid")
-            if record["envelope"] and record["envelope"]["parameters"]["lead_id"] == exploding["lead_id"]
+            if record["envelope"]
+            and record["envelope"]["parameters"]["lead_id"] == exploding["lead_id"]
         ]
 
     [record] = await wait_for(crashed, 30, "the webhook whose processing raised")
@@ -157,7 +180,9 @@ async def test_a_cdp_outage_loses_nothing(warm_pipeline: Pipeline) -> None:
     async def unavailable_for_a_while(events: list[dict[str, Any]]) -> web.Response | None:
         if refusals["left"] > 0:
             refusals["left"] -= 1
-            return web.json_response({"error": "maintenance"}, status=503, headers={"Retry-After": "0"})
+            return web.json_response(
+                {"error": "maintenance"}, status=503, headers={"Retry-After": "0"}
+            )
         return None
 
     cdp_ids = [new_cdp_id() for _ in range(5)]

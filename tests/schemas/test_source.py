@@ -58,7 +58,10 @@ def test_a_bad_field_names_source_and_field(
 
 
 def test_a_missing_environment_variable_is_named(tmp_path: Path) -> None:
-    with pytest.raises(SourcesFileError, match="source 'acme': field 'api_key': environment variable ACME_KEY is not set"):
+    with pytest.raises(
+        SourcesFileError,
+        match="source 'acme': field 'api_key': environment variable ACME_KEY is not set",
+    ):
         load_sources(write(tmp_path, GOOD), {"ACME_SECRET": "x"})
 
 

@@ -65,7 +65,9 @@ async def test_a_cdp_outage_is_waited_out() -> None:
 
 
 async def test_one_refused_event_is_isolated_and_the_rest_delivered() -> None:
-    cdp = ScriptedCdp(lambda ids: CdpAnswer(400, '{"error":"bad"}') if "e3" in ids else CdpAnswer(200))
+    cdp = ScriptedCdp(
+        lambda ids: CdpAnswer(400, '{"error":"bad"}') if "e3" in ids else CdpAnswer(200)
+    )
     await cdp.run([event(n) for n in range(1, 6)])
     assert sorted(cdp.delivered) == ["e1", "e2", "e4", "e5"]
     assert cdp.rejected == [("e3", 400)]
