@@ -8,6 +8,7 @@ from ingress import handlers
 from ingress.kafka import producer_context
 from ingress.keys import METRICS, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
+from ingress.zoho_setup import zoho_session_context
 from schemas.settings import Settings
 from schemas.source import SourceConfig
 
@@ -21,6 +22,7 @@ def create_app(settings: Settings, sources: Mapping[str, SourceConfig]) -> web.A
     app[SOURCES] = sources
     app[METRICS] = IngressMetrics()
     app.cleanup_ctx.append(producer_context)
+    app.cleanup_ctx.append(zoho_session_context)
     app.router.add_route("GET", "/sources/{source_id}", handlers.source_endpoint)
     app.router.add_route("POST", "/sources/{source_id}", handlers.source_endpoint)
     app.router.add_get("/healthz", handlers.healthz)

@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ingress import zoho_setup
 from ingress.auth import BadApiKey, UnknownSource, authenticate
 from ingress.kafka import kafka_reachable
 from ingress.keys import METRICS, PRODUCER, SETTINGS, SOURCES
@@ -95,13 +96,8 @@ async def _write_to_kafka(app: web.Application, envelope: RawEnvelope) -> None:
 
 
 async def setup_page(request: web.Request, source: SourceConfig) -> web.Response:
-    return web.Response(
-        text=(
-            f"This is the webhook URL of source {source.id}.\n"
-            "Point a Zoho CRM workflow webhook at it (POST or GET) with the fields "
-            "lead_id, cdp_id, lead_status, annual_revenue and modified_by.\n"
-        )
-    )
+    """The set-up page, or with ?zoho_code= the exchange of a Zoho code for a refresh token."""
+    return await zoho_setup.show(request, source)
 
 
 async def healthz(request: web.Request) -> web.Response:

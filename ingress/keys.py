@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
@@ -13,3 +14,4 @@ SETTINGS = web.AppKey("settings", Settings)
 SOURCES = web.AppKey("sources", Mapping[str, SourceConfig])
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 METRICS = web.AppKey("metrics", IngressMetrics)
+ZOHO_SESSION = web.AppKey("zoho_session", aiohttp.ClientSession)

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
 
     app_id: str = "zoho-cdp-conversions"
     worker_data_dir: Path = Path("var/worker")
+    # How soon a crashed worker's partitions move to another: Kafka waits this long.
+    worker_session_timeout_s: float = Field(default=30.0, ge=6)
     worker_metrics_port: int = Field(default=9101, ge=0, description="0 turns it off.")
 
     cdp_url: str = "http://127.0.0.1:8090/events"
@@ -39,6 +41,17 @@ class Settings(BaseSettings):
     cdp_batch_wait_s: float = Field(default=1.0, gt=0)
     cdp_timeout_s: float = Field(default=10.0, gt=0)
     cdp_max_backoff_s: float = Field(default=60.0, gt=0)
+
+    zoho_timeout_s: float = Field(default=10.0, gt=0)
+    zoho_max_attempts: int = Field(
+        default=5, ge=1, description="Tries per Zoho call before a webhook is parked."
+    )
+    zoho_max_backoff_s: float = Field(default=60.0, gt=0)
+    zoho_refresh_token_dir: Path | None = Field(
+        default=None,
+        description="Off by default. A directory (e.g. one a secret-store agent syncs) where "
+        "the ingress writes each refresh token it obtains as <source id>.refresh_token.",
+    )
 
     log_level: str = "INFO"
 

@@ -8,7 +8,15 @@ from typing import Any
 
 import yaml
 from babel.numbers import list_currencies
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
 PROFILE_FIELDS = (
@@ -50,6 +58,14 @@ class SourceConfig(BaseModel):
     status_map: dict[Module, dict[str, str]] = Field(default_factory=dict)
     default_country: str | None = None
     pass_through: tuple[str, ...] = ()
+    verify: bool = Field(
+        default=False,
+        description="Confirm each converting webhook through the Zoho CRM API before emitting.",
+    )
+    enrich: bool = Field(
+        default=False,
+        description="Fill a missing amount or profile field from the Zoho CRM record.",
+    )
 
     @field_validator("currency")
     @classmethod
@@ -94,6 +110,27 @@ class SourceConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown profile fields {unknown}; known: {list(PROFILE_FIELDS)}")
         return value
+
+    @model_validator(mode="after")
+    def _api_credentials(self) -> "SourceConfig":
+        if not (self.verify or self.enrich):
+            return self
+        missing = [
+            name
+            for name, present in (
+                ("client_id", bool(self.client_id)),
+                ("client_secret", bool(self.client_secret.get_secret_value())),
+                ("refresh_token", bool(self.refresh_token.get_secret_value())),
+            )
+            if not present
+        ]
+        if missing:
+            # A start-up error beats parking every webhook of the source later.
+            raise ValueError(
+                f"verify and enrich call the Zoho CRM API and need {', '.join(missing)}; "
+                "the source URL with &zoho_code=<code> gives the refresh token"
+            )
+        return self
 
 
 class SourcesFileError(Exception):

@@ -23,23 +23,29 @@ from streams.kafka_send import send_confirmed
 from streams.status import RecordState
 from streams.validation import InvalidWebhook
 from streams.webhooks import Tracked, decode_envelope, state_key, track, validated_change
+from streams.zoho_crm import ZohoClients, check_record
 
 log = logging.getLogger(__name__)
 
 
 @app.agent(topics.webhooks, concurrency=1)
 async def convert_webhooks(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        await handle_webhook(event.message)
+    # The Zoho clients live as long as the agent: each keeps its access token for the
+    # process's lifetime (Zoho issues only ~10 per refresh token per 10 minutes).
+    async with aiohttp.ClientSession() as session, ZohoClients(session, settings) as crm:
+        async for event in stream.events():
+            await handle_webhook(event.message, crm)
 
 
-async def handle_webhook(message: faust.types.Message) -> None:
+async def handle_webhook(message: faust.types.Message, crm: ZohoClients) -> None:
     envelope: RawEnvelope | None = None
     try:
         envelope = decode_envelope(message.value)
         change, source = validated_change(envelope, sources)
         key = state_key(change)
-        tracked = track(change, source, RecordState.from_json(topics.record_states.get(key)))
+        state = RecordState.from_json(topics.record_states.get(key))
+        change = await check_record(crm, change, source, state)
+        tracked = track(change, source, state)
     except InvalidWebhook as invalid:
         await park_invalid(message, envelope, invalid.reasons)
         return

@@ -35,6 +35,7 @@ app = faust.App(
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication_factor,
     producer_acks=-1,
+    broker_session_timeout=settings.worker_session_timeout_s,
     web_enabled=False,
     autodiscover=False,
     logging_config={

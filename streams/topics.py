@@ -24,6 +24,5 @@ record_states = app.Table(
     "record-states",
     default=None,
     partitions=settings.topic_partitions,
-    key_type=str,
-    value_type=dict,
+    # No key or value type: Faust then stores plain JSON and recovers it as such.
 )
