@@ -1,0 +1,91 @@
+"""A worker killed or stopped mid-stream loses nothing: everything accepted is delivered
+after a restart (perhaps twice, with the same event_id)."""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.integration.conftest import SHOP_KEY, SOURCES_YAML
+from tests.integration.harness import Pipeline, ingress_ready, running_pipeline, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    workdir: Path = tmp_path_factory.mktemp("crash")
+    with running_pipeline(kafka_bootstrap, workdir, SOURCES_YAML) as running:
+        asyncio.run(wait_for(lambda: ingress_ready(running), 60, "the ingress to be ready"))
+        yield running
+
+
+def converted_lead(cdp_id: str) -> dict[str, str]:
+    return {
+        "lead_id": uuid.uuid4().hex[:12],
+        "cdp_id": cdp_id,
+        "lead_status": "Pre-Qualified",
+        "annual_revenue": "10",
+        "modified_by": "jane@example.com",
+    }
+
+
+async def all_delivered(pipeline: Pipeline, cdp_ids: list[str], timeout: float) -> None:
+    async def probe() -> bool:
+        received = {event["cdp_id"] for event in list(pipeline.cdp.cdp.delivered)}
+        return received >= set(cdp_ids)
+
+    await wait_for(probe, timeout, f"all {len(cdp_ids)} conversions at the CDP")
+
+
+async def test_a_worker_killed_mid_delivery_loses_nothing(pipeline: Pipeline) -> None:
+    cdp_ids = [f"kill-{n}-{uuid.uuid4().hex[:6]}" for n in range(40)]
+    in_flight: list[str] = []
+
+    async def hang(events: list[dict[str, Any]]) -> web.Response:
+        in_flight.extend(event["cdp_id"] for event in events)
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    pipeline.cdp.cdp.respond = hang
+    for cdp_id in cdp_ids:
+        status, _ = await pipeline.post("shop", SHOP_KEY, converted_lead(cdp_id))
+        assert status == 202
+
+    async def posting() -> bool:
+        return bool(set(in_flight) & set(cdp_ids))
+
+    await wait_for(posting, 120, "the sink to be posting our conversions")
+    worker = pipeline.processes["worker"]
+    worker.stop(kill=True)
+    pipeline.cdp.cdp.respond = None
+    worker.start()
+    await all_delivered(pipeline, cdp_ids, timeout=180)
+
+
+async def test_a_worker_stopped_while_the_cdp_is_down_loses_nothing(pipeline: Pipeline) -> None:
+    cdp_ids = [f"down-{n}-{uuid.uuid4().hex[:6]}" for n in range(3)]
+    attempts: list[list[str]] = []
+
+    async def down(events: list[dict[str, Any]]) -> web.Response:
+        attempts.append([event["cdp_id"] for event in events])
+        return web.json_response({"error": "down"}, status=503)
+
+    pipeline.cdp.cdp.respond = down
+    for cdp_id in cdp_ids:
+        status, _ = await pipeline.post("shop", SHOP_KEY, converted_lead(cdp_id))
+        assert status == 202
+
+    async def retrying() -> bool:
+        return len(attempts) >= 2 and bool(set(attempts[-1]) & set(cdp_ids))
+
+    await wait_for(retrying, 120, "the sink to retry an undelivered batch")
+    worker = pipeline.processes["worker"]
+    worker.stop()  # SIGTERM: a clean shutdown in the middle of retrying
+    pipeline.cdp.cdp.respond = None
+    worker.start()
+    await all_delivered(pipeline, cdp_ids, timeout=180)
