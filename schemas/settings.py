@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     worker_data_dir: Path = Path("var/worker")
     # How soon a crashed worker's partitions move to another: Kafka waits this long.
     worker_session_timeout_s: float = Field(default=30.0, ge=6)
+    worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9101, ge=0, description="0 turns it off.")
 
     cdp_url: str = "http://127.0.0.1:8090/events"

@@ -15,8 +15,9 @@ def main() -> None:
     missing = asyncio.run(missing_topics(settings))
     if missing:
         sys.exit(f"Kafka topics {missing} do not exist: create them with `zoho-cdp-topics`")
+    settings.worker_data_dir.mkdir(parents=True, exist_ok=True)
     if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, addr=settings.ingress_host)
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
     worker = faust.Worker(app, loglevel=settings.log_level.lower())
     worker.execute_from_commandline()
 
