@@ -20,8 +20,22 @@ class DesiredTopic:
 class Change:
     topic: str
     action: str  # "create" or "alter"
-    configs: dict[str, str]
+    configs: dict[str, str]  # what changes
     partitions: int = 0
+    was: dict[str, str] = field(default_factory=dict)  # an alteration's current values
+    # Kafka's AlterConfigs replaces every setting made on a topic: an alteration sends the
+    # topic's whole set, or the settings it leaves out (compaction, say) fall back to the
+    # broker's defaults.
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if self.action == "create":
+            settings = " ".join(f"{k}={v}" for k, v in sorted(self.configs.items()))
+            return f"create {self.topic} partitions={self.partitions} {settings}"
+        changes = ", ".join(
+            f"{k} {self.was.get(k, '(unset)')} -> {v}" for k, v in sorted(self.configs.items())
+        )
+        return f"alter {self.topic} {changes}"
 
 
 def desired_topics(
@@ -55,15 +69,32 @@ def changelog_topic(settings: Settings, table: str) -> str:
     return f"{settings.app_id}-{table}-changelog"
 
 
-def plan(wanted: list[DesiredTopic], existing: Mapping[str, Mapping[str, str]]) -> list[Change]:
-    """Create what is missing; alter only the settings that differ."""
+def plan(
+    wanted: list[DesiredTopic],
+    existing: Mapping[str, Mapping[str, str]],
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[Change]:
+    """Create what is missing; alter only the topics whose settings differ.
+
+    `existing` holds each present topic's effective settings, `overrides` the ones set
+    on the topic itself, which an alteration keeps.
+    """
     changes = []
     for topic in wanted:
         current = existing.get(topic.name)
         if current is None:
-            changes.append(Change(topic.name, "create", topic.configs, topic.partitions))
+            changes.append(Change(topic.name, "create", dict(topic.configs), topic.partitions))
             continue
         differing = {k: v for k, v in topic.configs.items() if current.get(k) != v}
         if differing:
-            changes.append(Change(topic.name, "alter", differing))
+            kept = dict((overrides or {}).get(topic.name, {}))
+            changes.append(
+                Change(
+                    topic.name,
+                    "alter",
+                    differing,
+                    was={k: current[k] for k in differing if k in current},
+                    overrides=kept | topic.configs,
+                )
+            )
     return changes

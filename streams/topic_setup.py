@@ -15,20 +15,41 @@ from streams.topic_plan import Change, DesiredTopic, desired_topics, plan
 VISIBLE_TIMEOUT_S = 30
 
 
-async def existing_configs(
-    admin: AIOKafkaAdminClient, names: list[str]
-) -> dict[str, dict[str, str]]:
+# DescribeConfigs v1+ names where a value comes from; this one is "set on the topic".
+DYNAMIC_TOPIC_CONFIG = 1
+TOPIC_ALREADY_EXISTS = 36
+
+Configs = dict[str, dict[str, str]]
+
+
+async def existing_configs(admin: AIOKafkaAdminClient, names: list[str]) -> tuple[Configs, Configs]:
+    """Each present topic's effective settings, and the ones set on the topic itself."""
     present = set(await admin.list_topics()) & set(names)
     if not present:
-        return {}
+        return {}, {}
     responses = await admin.describe_configs(
         [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(present)]
     )
-    configs: dict[str, dict[str, str]] = {}
+    effective: Configs = {}
+    overrides: Configs = {}
     for response in responses:
-        for _, _, _, name, entries in response.resources:
-            configs[name] = {entry[0]: entry[1] for entry in entries}
-    return configs
+        for code, message, _, name, entries in response.resources:
+            if code:
+                raise RuntimeError(f"cannot read the settings of {name}: {message or code}")
+            effective[name] = {entry[0]: entry[1] for entry in entries}
+            overrides[name] = {
+                entry[0]: entry[1]
+                for entry in entries
+                if _set_on_topic(entry[3]) and entry[1] is not None
+            }
+    return effective, overrides
+
+
+def _set_on_topic(source: int | bool) -> bool:
+    # DescribeConfigs v0 has an is_default flag where later versions have the source.
+    if isinstance(source, bool):
+        return not source
+    return source == DYNAMIC_TOPIC_CONFIG
 
 
 async def apply(admin: AIOKafkaAdminClient, settings: Settings, changes: list[Change]) -> None:
@@ -39,16 +60,28 @@ async def apply(admin: AIOKafkaAdminClient, settings: Settings, changes: list[Ch
     ]
     if creations:
         response = await admin.create_topics(creations)
-        failures = [(name, code) for name, code, *_ in response.topic_errors if code not in (0, 36)]
+        failures = [
+            (name, code, *detail)
+            for name, code, *detail in response.topic_errors
+            if code not in (0, TOPIC_ALREADY_EXISTS)
+        ]
         if failures:
             raise RuntimeError(f"Kafka refused to create topics: {failures}")
     alterations = [
-        ConfigResource(ConfigResourceType.TOPIC, c.topic, configs=c.configs)
+        ConfigResource(ConfigResourceType.TOPIC, c.topic, configs=c.overrides)
         for c in changes
         if c.action == "alter"
     ]
     if alterations:
-        await admin.alter_configs(alterations)
+        responses = await admin.alter_configs(alterations)
+        refused = [
+            (name, code, message)
+            for response in responses
+            for code, message, _, name in response.resources
+            if code
+        ]
+        if refused:
+            raise RuntimeError(f"Kafka refused to change topic settings: {refused}")
 
 
 async def set_up_topics(settings: Settings, wanted: list[DesiredTopic]) -> list[Change]:
@@ -57,7 +90,8 @@ async def set_up_topics(settings: Settings, wanted: list[DesiredTopic]) -> list[
     )
     await admin.start()
     try:
-        changes = plan(wanted, await existing_configs(admin, [t.name for t in wanted]))
+        effective, overrides = await existing_configs(admin, [t.name for t in wanted])
+        changes = plan(wanted, effective, overrides)
         await apply(admin, settings, changes)
         await _until_visible(admin, [t.name for t in wanted])
         return changes
@@ -105,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:  # noqa: BLE001 - one clear line for the operator
         sys.exit(f"topic set-up failed: {error}")
     for change in changes:
-        print(f"{change.action} {change.topic} {change.configs}")  # noqa: T201
+        print(change)  # noqa: T201
     if not changes:
         print("all topics are as wanted; nothing changed")  # noqa: T201
 

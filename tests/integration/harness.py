@@ -205,6 +205,7 @@ def running_pipeline(
             "APP_ID": f"{prefix}worker",
             "WORKER_DATA_DIR": str(workdir / "worker-data"),
             "WORKER_METRICS_PORT": "0",
+            "WORKER_SESSION_TIMEOUT_S": "6",
             "SOURCES_FILE": str(sources_file),
             "INGRESS_PORT": str(ingress_port),
             "CDP_URL": cdp.url,
