@@ -7,6 +7,7 @@ import sys
 from aiohttp import web
 
 from ingress.app import create_app
+from ingress.kafka import MissingTopics
 from schemas.logs import configure_logging
 from schemas.settings import Settings
 from schemas.source import SourcesFileError, load_sources
@@ -23,13 +24,17 @@ def main() -> None:
         "ingress starting",
         extra={"sources": sorted(sources), "port": settings.ingress_port},
     )
-    web.run_app(
-        create_app(settings, sources),
-        host=settings.ingress_host,
-        port=settings.ingress_port,
-        print=None,
-        access_log=None,
-    )
+    try:
+        web.run_app(
+            create_app(settings, sources),
+            host=settings.ingress_host,
+            port=settings.ingress_port,
+            print=None,
+            # The source URL carries the api key and the Zoho code: no access log.
+            access_log=None,
+        )
+    except MissingTopics as error:
+        sys.exit(str(error))
 
 
 if __name__ == "__main__":

@@ -102,7 +102,10 @@ def decide(
     new_state = state
     if emit:
         new_state = replace(new_state, emitted=(*state.emitted, emit))
-    # A replayed older webhook must not rewind the record's current status.
-    if state.last_seen_at is None or seen_at >= state.last_seen_at:
-        new_state = replace(new_state, last_status=status, last_seen_at=seen_at)
+    in_order = state.last_seen_at is None or seen_at >= state.last_seen_at
+    if not in_order:
+        # A replayed older webhook must not rewind the record's current status, and
+        # what came before it is no longer known.
+        return StatusDecision(emit=emit, previous_status=None, new_state=new_state)
+    new_state = replace(new_state, last_status=status, last_seen_at=seen_at)
     return StatusDecision(emit=emit, previous_status=state.last_status, new_state=new_state)

@@ -124,7 +124,7 @@ def test_replay_after_a_mapping_change_emits_the_new_event_but_keeps_the_status(
     event = event_for_status(Module.LEADS, "Pre-Qualified", remapped)
     decision = decide(state, "Pre-Qualified", at(1), event)
     assert decision.emit == "QualifiedLead"
-    assert decision.previous_status == "Contacted"
+    assert decision.previous_status is None  # what preceded minute 1 is no longer known
     assert decision.new_state == RecordState(
         last_status="Contacted", last_seen_at=at(2), emitted=("ConvertedLead", "QualifiedLead")
     )
@@ -143,7 +143,7 @@ def test_replay_after_a_mapping_change_emits_the_new_event_but_keeps_the_status(
             "Not Contacted",
             at(1),
             None,
-            StatusDecision(None, "Contacted", RecordState("Contacted", at(5), ())),
+            StatusDecision(None, None, RecordState("Contacted", at(5), ())),
         ),
         # The same instant is not older: the status moves.
         (
@@ -165,7 +165,7 @@ def test_replay_after_a_mapping_change_emits_the_new_event_but_keeps_the_status(
             "Qualified",
             StatusDecision(
                 "Qualified",
-                "Contacted",
+                None,
                 RecordState("Contacted", at(5), ("ConvertedLead", "Qualified")),
             ),
         ),
