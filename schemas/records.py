@@ -27,6 +27,7 @@ class RecordChange(BaseModel):
     )
     envelope_id: str
     received_at: datetime
+    replayed: bool = Field(default=False, description="Came from the replay topic.")
 
 
 class InvalidRecord(BaseModel):

@@ -51,15 +51,11 @@ def mismatches(
     if record is None:
         return [f"{where} does not exist"]
     fields = _by_name(record)
-    status_field = STATUS_FIELD[change.module]
-    current = _text(fields.get(normalise_field_name(status_field)))
-    if current is None:
-        return [f"{where} has no {status_field}"]
     reasons = []
-    if normalise_status(current) != normalise_status(change.status):
-        reasons.append(
-            f"{where} has {status_field} {current!r}, the webhook says {change.status!r}"
-        )
+    # A replayed webhook is an old one: the record has moved on since, so only what
+    # cannot change (it exists, it belongs to that CDP id) is compared.
+    if not change.replayed:
+        reasons += _status_mismatch(where, change, fields)
     # The CDP id and the amount decide who is credited with how much: when the record
     # carries them, a webhook must agree with it.
     cdp_id = _text(fields.get("cdp_id"))
@@ -67,9 +63,24 @@ def mismatches(
         reasons.append(f"{where} has a different cdp_id than the webhook")
     name = amount_field(change, source)
     recorded = _amount(fields.get(name))
-    if change.amount is not None and recorded is not None and recorded != change.amount:
+    if (
+        not change.replayed
+        and change.amount is not None
+        and recorded is not None
+        and recorded != change.amount
+    ):
         reasons.append(f"{where} has {name} {recorded}, the webhook says {change.amount}")
     return reasons
+
+
+def _status_mismatch(where: str, change: RecordChange, fields: Mapping[str, Any]) -> list[str]:
+    status_field = STATUS_FIELD[change.module]
+    current = _text(fields.get(normalise_field_name(status_field)))
+    if current is None:
+        return [f"{where} has no {status_field}"]
+    if normalise_status(current) != normalise_status(change.status):
+        return [f"{where} has {status_field} {current!r}, the webhook says {change.status!r}"]
+    return []
 
 
 def enriched(

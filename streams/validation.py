@@ -82,6 +82,7 @@ def validate(envelope: RawEnvelope, source: SourceConfig) -> RecordChange:
         profile={name: parameters[name] for name in IDENTITY_FIELDS if parameters.get(name)},
         envelope_id=envelope.envelope_id,
         received_at=envelope.received_at,
+        replayed=envelope.replayed_at is not None,
     )
 
 

@@ -121,6 +121,22 @@ EMPTY = RecordState.empty()
             DEAL,
             ["Zoho CRM record Deals/5725767000000438001 has amount 1234.5, the webhook says 1"],
         ),
+        # A replayed webhook is old: status and amount may have moved on since.
+        (
+            change(replayed=True, amount=Decimal("1")),
+            LEAD | {"Lead_Status": "Contacted"},
+            [],
+        ),
+        (
+            change(replayed=True),
+            None,
+            ["Zoho CRM record Leads/5725767000000438001 does not exist"],
+        ),
+        (
+            change(replayed=True, cdp_id="cdp-attacker"),
+            LEAD,
+            ["Zoho CRM record Leads/5725767000000438001 has a different cdp_id than the webhook"],
+        ),
     ],
 )
 def test_mismatches(

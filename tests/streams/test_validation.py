@@ -275,3 +275,9 @@ def test_an_invalid_webhook_has_a_reason() -> None:
 def test_an_envelope_of_another_source_is_a_wiring_mistake() -> None:
     with pytest.raises(ValueError, match="'acme' checked against 'other'"):
         validate(envelope(LEAD), source(id="other"))
+
+
+def test_a_replayed_envelope_is_marked_replayed() -> None:
+    replayed = envelope(ZOHO_LEAD).model_copy(update={"replayed_at": RECEIVED_AT})
+    assert validate(replayed, source()).replayed is True
+    assert validate(envelope(ZOHO_LEAD), source()).replayed is False
