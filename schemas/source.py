@@ -29,6 +29,7 @@ PROFILE_FIELDS = (
     "country",
     "title",
 )
+_STATUS_NOISE = re.compile(r"[\s_-]+")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ISO_4217 = frozenset(list_currencies())
 
@@ -41,6 +42,11 @@ class Module(StrEnum):
 def normalise_field_name(name: str) -> str:
     """Zoho labels arrive as 'Lead Status' or 'lead_status': compare them one way."""
     return name.strip().lower().replace(" ", "_")
+
+
+def normalise_status(text: str) -> str:
+    """Zoho labels are edited by hand: "Pre-Qualified", "pre qualified", "PRE_QUALIFIED"."""
+    return _STATUS_NOISE.sub("", text).casefold()
 
 
 class SourceConfig(BaseModel):
@@ -93,6 +99,19 @@ class SourceConfig(BaseModel):
     @classmethod
     def _normalised_name(cls, value: str) -> str:
         return normalise_field_name(value)
+
+    @field_validator("status_map")
+    @classmethod
+    def _distinct_statuses(
+        cls, value: dict[Module, dict[str, str]]
+    ) -> dict[Module, dict[str, str]]:
+        for module, mapping in value.items():
+            seen: dict[str, str] = {}
+            for status in mapping:
+                twin = seen.setdefault(normalise_status(status), status)
+                if twin != status:
+                    raise ValueError(f"{module.value}: {twin!r} and {status!r} are one status")
+        return value
 
     @field_validator("default_country")
     @classmethod

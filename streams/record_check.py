@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from schemas.records import RecordChange
-from schemas.source import Module, SourceConfig, normalise_field_name
+from schemas.source import Module, SourceConfig, normalise_field_name, normalise_status
 from streams.money import InvalidAmount, parse_amount
-from streams.status import RecordState, event_for_status, normalise_status
+from streams.status import RecordState, event_for_status
 from streams.validation import IDENTITY_FIELDS
 
 STATUS_FIELD = {Module.LEADS: "Lead_Status", Module.DEALS: "Stage"}

@@ -1,15 +1,12 @@
 """Which event a status maps to, and whether this webhook should emit it."""
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from schemas.source import Module
-
-_IGNORED = re.compile(r"[\s_-]+")
+from schemas.source import Module, normalise_status
 
 DEFAULT_STATUS_MAP: Mapping[Module, Mapping[str, str]] = MappingProxyType(
     {
@@ -17,11 +14,6 @@ DEFAULT_STATUS_MAP: Mapping[Module, Mapping[str, str]] = MappingProxyType(
         Module.DEALS: MappingProxyType({"Closed Won": "Purchase"}),
     }
 )
-
-
-def normalise_status(text: str) -> str:
-    """Zoho labels are edited by hand: "Pre-Qualified", "pre qualified", "PRE_QUALIFIED"."""
-    return _IGNORED.sub("", text).casefold()
 
 
 def event_for_status(

@@ -46,6 +46,11 @@ def test_a_good_file_resolves_environment_references(tmp_path: Path) -> None:
         ("accounts_url", "accounts.zoho.eu", "field 'accounts_url'"),
         ("pass_through", ["shoe_size"], "field 'pass_through'.*shoe_size"),
         ("colour", "blue", "field 'colour'"),
+        (
+            "status_map",
+            {"Leads": {"Closed Won": "A", "closed-won": "B"}},
+            "field 'status_map': .*'Closed Won' and 'closed-won' are one status",
+        ),
     ],
 )
 def test_a_bad_field_names_source_and_field(

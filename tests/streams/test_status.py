@@ -3,14 +3,13 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from schemas.source import Module
+from schemas.source import Module, normalise_status
 from streams.status import (
     DEFAULT_STATUS_MAP,
     RecordState,
     StatusDecision,
     decide,
     event_for_status,
-    normalise_status,
 )
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
