@@ -29,8 +29,28 @@ _COUNTRY_CODES = frozenset(
     for code in _TERRITORIES
     if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
 )
+# Spellings CRM users type that CLDR's English names do not have.
+_COUNTRY_ALIASES = {
+    "usa": "US",
+    "u.s.a.": "US",
+    "u.s.": "US",
+    "united states of america": "US",
+    "america": "US",
+    "uk": "GB",
+    "u.k.": "GB",
+    "great britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "uae": "AE",
+    "holland": "NL",
+    "czech republic": "CZ",
+    "ivory coast": "CI",
+}
 _COUNTRY_BY_NAME: Mapping[str, str] = MappingProxyType(
-    {" ".join(_TERRITORIES[code].casefold().split()): code for code in _COUNTRY_CODES}
+    _COUNTRY_ALIASES
+    | {" ".join(_TERRITORIES[code].casefold().split()): code for code in _COUNTRY_CODES}
 )
 
 

@@ -83,7 +83,11 @@ def test_normalise_phone(text: str, default_country: str | None, expected: str |
         ("European Union", None),
         ("world", None),
         ("Atlantis", None),
-        ("USA", None),
+        ("USA", "us"),
+        ("U.S.A.", "us"),
+        ("UK", "gb"),
+        ("England", "gb"),
+        ("Czech Republic", "cz"),
     ],
 )
 def test_normalise_country(text: str, expected: str | None) -> None:
