@@ -2,22 +2,10 @@
 
 from schemas.envelope import RawEnvelope
 from schemas.records import RecordChange
-from schemas.source import Module, SourceConfig, normalise_field_name
+from schemas.source import PROFILE_FIELDS, Module, SourceConfig, normalise_field_name
 from streams.money import InvalidAmount, parse_amount
 
-IDENTITY_FIELDS = (
-    "email",
-    "phone",
-    "mobile",
-    "first_name",
-    "last_name",
-    "street",
-    "city",
-    "state",
-    "zip_code",
-    "country",
-    "title",
-)
+IDENTITY_FIELDS = ("email", "phone", "mobile", *PROFILE_FIELDS)
 
 
 class InvalidWebhook(Exception):

@@ -1,6 +1,5 @@
 import json
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,8 +10,7 @@ from schemas.records import RecordChange
 from schemas.source import Module, SourceConfig
 from streams.conversion import build_conversion, event_id
 from streams.identity import sha256_hex
-
-RECEIVED_AT = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+from tests.builders import RECEIVED_AT, record_change
 
 
 def source(**overrides: Any) -> SourceConfig:
@@ -22,21 +20,7 @@ def source(**overrides: Any) -> SourceConfig:
 
 
 def change(**overrides: Any) -> RecordChange:
-    return RecordChange.model_validate(
-        {
-            "source_id": "acme",
-            "module": Module.LEADS,
-            "record_id": "5725767000000438001",
-            "cdp_id": "cdp-7f3a9c",
-            "status": "Pre-Qualified",
-            "amount": Decimal("1234.50"),
-            "modified_by": "Priya Raman",
-            "profile": {},
-            "envelope_id": "env-1",
-            "received_at": RECEIVED_AT,
-        }
-        | overrides
-    )
+    return record_change(**overrides)
 
 
 BASE_ID = ("acme", Module.LEADS, "5725767000000438001", "ConvertedLead")

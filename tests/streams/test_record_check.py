@@ -1,4 +1,3 @@
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -8,8 +7,8 @@ from schemas.records import RecordChange
 from schemas.source import Module, SourceConfig
 from streams.record_check import enriched, mismatches, missing_fields, needs_lookup
 from streams.status import RecordState
+from tests.builders import RECEIVED_AT, record_change
 
-RECEIVED_AT = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 CREDENTIALS = {"client_id": "1000.C", "client_secret": "cs", "refresh_token": "1000.r"}
 
 
@@ -22,21 +21,7 @@ def source(**overrides: Any) -> SourceConfig:
 
 
 def change(**overrides: Any) -> RecordChange:
-    return RecordChange.model_validate(
-        {
-            "source_id": "acme",
-            "module": Module.LEADS,
-            "record_id": "5725767000000438001",
-            "cdp_id": "cdp-7f3a9c",
-            "status": "Pre-Qualified",
-            "amount": Decimal("1234.50"),
-            "modified_by": "Priya Raman",
-            "profile": {},
-            "envelope_id": "env-1",
-            "received_at": RECEIVED_AT,
-        }
-        | overrides
-    )
+    return record_change(**overrides)
 
 
 def deal(**overrides: Any) -> RecordChange:
