@@ -1,0 +1,170 @@
+"""Per-webhook cost of the worker's decisions, without Kafka.
+
+What `streams.agents.handle_webhook` runs for each message, minus the I/O: decode the
+envelope, validate it, read and write the record's state, track the status (which builds
+the conversion: identity hashing, phone numbers, money). The baseline is the least any
+consumer of the raw topic does: parse the same bytes as JSON and as a RawEnvelope."""
+
+import gc
+import json
+import time
+import tracemalloc
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.envelope import RawEnvelope
+from schemas.source import SourceConfig
+from streams.status import RecordState
+from streams.validation import InvalidWebhook
+from streams.webhooks import decode_envelope, state_key, track, validated_change
+
+Table = dict[str, dict[str, Any]]
+
+
+def baseline(values: Sequence[bytes]) -> Counter[str]:
+    outcomes: Counter[str] = Counter()
+    for raw in values:
+        try:
+            json.loads(raw)
+            RawEnvelope.model_validate_json(raw)
+        except ValueError:  # pydantic's ValidationError is one
+            outcomes["undecodable"] += 1
+        else:
+            outcomes["decoded"] += 1
+    return outcomes
+
+
+def decide_all(
+    values: Sequence[bytes], sources: Mapping[str, SourceConfig], table: Table
+) -> Counter[str]:
+    """The agent's loop body with a dict as the Faust table."""
+    outcomes: Counter[str] = Counter()
+    for raw in values:
+        try:
+            envelope = decode_envelope(raw)
+            change, source = validated_change(envelope, sources)
+            key = state_key(change)
+            state = RecordState.from_json(table.get(key))
+            tracked = track(change, source, state)
+        except InvalidWebhook:
+            outcomes["invalid"] += 1
+            continue
+        table[key] = tracked.new_state.to_json()
+        outcomes["converted" if tracked.conversion else "tracked"] += 1
+    return outcomes
+
+
+def decode_only(values: Sequence[bytes]) -> Counter[str]:
+    outcomes: Counter[str] = Counter()
+    for raw in values:
+        try:
+            decode_envelope(raw)
+        except InvalidWebhook:
+            outcomes["invalid"] += 1
+    return outcomes
+
+
+def decode_and_validate(
+    values: Sequence[bytes], sources: Mapping[str, SourceConfig]
+) -> Counter[str]:
+    outcomes: Counter[str] = Counter()
+    for raw in values:
+        try:
+            validated_change(decode_envelope(raw), sources)
+        except InvalidWebhook:
+            outcomes["invalid"] += 1
+    return outcomes
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    messages: int
+    best_s: float
+    peak_bytes: int | None = None
+
+    @property
+    def per_second(self) -> float:
+        return self.messages / self.best_s
+
+    @property
+    def micros(self) -> float:
+        return self.best_s / self.messages * 1e6
+
+
+def best_of_each(repeats: int, runs: Mapping[str, Callable[[], object]]) -> dict[str, float]:
+    """The fastest of `repeats` runs of each; the runs take turns, so a busy spell on the
+    machine slows all of them rather than one."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, run in runs.items():
+            gc.collect()
+            started = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best
+
+
+def peak_memory(run: Callable[[], object]) -> int:
+    """Bytes allocated at the peak of one run, over what existed before it."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        run()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak - before
+
+
+@dataclass(frozen=True)
+class DecisionResults:
+    baseline: Timing
+    decisions: Timing
+    stages: list[Timing]
+    outcomes: Counter[str]
+
+
+def measure(
+    values: Sequence[bytes],
+    sources: Mapping[str, SourceConfig],
+    repeats: int,
+    progress: Callable[[str], None],
+) -> DecisionResults:
+    count = len(values)
+    # One untimed pass fills caches (phonenumbers metadata, babel, pydantic) as a
+    # running worker has them.
+    outcomes = decide_all(values, sources, {})
+    progress(f"mix: {dict(sorted(outcomes.items()))}")
+
+    best = best_of_each(
+        repeats,
+        {
+            "baseline": lambda: baseline(values),
+            # A fresh table each run, so every run emits the same conversions.
+            "decisions": lambda: decide_all(values, sources, {}),
+            "decode": lambda: decode_only(values),
+            "validate": lambda: decode_and_validate(values, sources),
+        },
+    )
+    progress(
+        f"µs/message: baseline {best['baseline'] / count * 1e6:.1f}, "
+        f"decisions {best['decisions'] / count * 1e6:.1f}"
+    )
+    progress("memory (tracemalloc)")
+    # The table is kept to the end, as the worker keeps it: it is part of the peak.
+    base_peak = peak_memory(lambda: baseline(values))
+    full_peak = peak_memory(lambda: decide_all(values, sources, {}))
+    return DecisionResults(
+        baseline=Timing("json + RawEnvelope", count, best["baseline"], base_peak),
+        decisions=Timing("decode+validate+track", count, best["decisions"], full_peak),
+        stages=[
+            Timing("decode_envelope", count, best["decode"]),
+            Timing("+ validated_change", count, best["validate"]),
+        ],
+        outcomes=outcomes,
+    )
