@@ -5,9 +5,11 @@ import os
 
 import faust
 from faust.types.auth import CredentialsT
+from faust.types.transports import TransportT
 
 from schemas.settings import Settings
 from schemas.source import load_sources
+from streams.consumer import Transport
 
 settings = Settings()
 sources = load_sources(settings.sources_file, dict(os.environ))
@@ -26,7 +28,12 @@ def _credentials(settings: Settings) -> CredentialsT | None:
     return None
 
 
-app = faust.App(
+class App(faust.App):
+    def _new_transport(self) -> TransportT:
+        return Transport(self.conf.broker_consumer, self)
+
+
+app = App(
     settings.app_id,
     broker=[f"kafka://{host}" for host in settings.kafka_bootstrap_servers.split(",")],
     broker_credentials=_credentials(settings),
