@@ -3,12 +3,13 @@
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.kafka_fixture import broker_environment, free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_SH = REPO / "broker" / "kafka.sh"
@@ -21,15 +22,6 @@ class Broker:
     pid: int | None  # None: a broker we did not start
 
 
-def free_ports(count: int) -> list[int]:
-    # Every socket stays open until all are bound, so the ports differ.
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-
-
 @contextmanager
 def kafka_broker() -> Iterator[Broker]:
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -38,16 +30,8 @@ def kafka_broker() -> Iterator[Broker]:
         return
     kafka_port, controller_port = free_ports(2)
     home = REPO / ".broker" / "bench" / str(kafka_port)
-    env = os.environ | {
-        "BROKER_HOME": str(home),
-        # The jar cache the tests and scripts/run share, so nothing is downloaded again.
-        "KAFKA_LIBS_DIR": str(REPO / ".broker" / "libs"),
-        "KAFKA_PORT": str(kafka_port),
-        "CONTROLLER_PORT": str(controller_port),
-        "KAFKA_FRESH": "1",
-        "KAFKA_START_TIMEOUT": str(START_TIMEOUT_S),
-        # The broker stops itself if the benchmark is killed before it can stop it.
-        "KAFKA_OWNER_PID": str(os.getpid()),
+    env = broker_environment(home, kafka_port, controller_port) | {
+        "KAFKA_START_TIMEOUT": str(START_TIMEOUT_S)
     }
 
     def kafka_sh(command: str, timeout: float) -> None:

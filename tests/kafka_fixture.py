@@ -69,16 +69,7 @@ def kafka_container() -> Iterator[str]:
 def local_broker(config: pytest.Config) -> Iterator[str]:
     kafka_port, controller_port = free_ports(2)
     home = REPO / ".broker" / f"pytest-{kafka_port}"
-    env = os.environ | {
-        "BROKER_HOME": str(home),
-        # One jar cache for every session, so the download happens once per machine.
-        "KAFKA_LIBS_DIR": str(REPO / ".broker" / "libs"),
-        "KAFKA_PORT": str(kafka_port),
-        "CONTROLLER_PORT": str(controller_port),
-        "KAFKA_FRESH": "1",
-        # The broker stops itself if this session dies without tearing down.
-        "KAFKA_OWNER_PID": str(os.getpid()),
-    }
+    env = broker_environment(home, kafka_port, controller_port)
 
     def kafka_sh(command: str) -> None:
         # The script's progress (a first run downloads Kafka) goes to the terminal even
@@ -96,6 +87,20 @@ def local_broker(config: pytest.Config) -> Iterator[str]:
         kafka_sh("stop")
     # Reached only when start-up succeeded; a failed start keeps its log for a look.
     shutil.rmtree(home, ignore_errors=True)
+
+
+def broker_environment(home: Path, kafka_port: int, controller_port: int) -> dict[str, str]:
+    """What `broker/kafka.sh` needs to run a throwaway broker of this process's."""
+    return os.environ | {
+        "BROKER_HOME": str(home),
+        # One jar cache for every broker, so the download happens once per machine.
+        "KAFKA_LIBS_DIR": str(REPO / ".broker" / "libs"),
+        "KAFKA_PORT": str(kafka_port),
+        "CONTROLLER_PORT": str(controller_port),
+        "KAFKA_FRESH": "1",
+        # The broker stops itself if this process dies without tearing down.
+        "KAFKA_OWNER_PID": str(os.getpid()),
+    }
 
 
 def free_ports(count: int) -> list[int]:

@@ -58,12 +58,11 @@ class CdpThread:
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
-        runner = web.AppRunner(self.cdp.app())
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._runner = web.AppRunner(self.cdp.app())
+        self._loop.run_until_complete(self._runner.setup())
+        self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
         self._started.set()
         self._loop.run_forever()
-        self._loop.run_until_complete(runner.cleanup())
 
     def start(self) -> None:
         self._thread.start()
@@ -71,8 +70,17 @@ class CdpThread:
             raise RuntimeError("stand-in CDP did not start")
 
     def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shut_down(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+    async def _shut_down(self) -> None:
+        # A test may leave a request hanging on purpose: end it rather than wait.
+        current = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is not current:
+                task.cancel()
+        await self._runner.cleanup()
 
     def events_for(self, cdp_id: str) -> list[dict[str, Any]]:
         return [event for event in list(self.cdp.delivered) if event["cdp_id"] == cdp_id]
