@@ -10,6 +10,10 @@ CONVERSIONS_DEADLETTER = "cdp.conversions.deadletter"
 
 DAY_MS = 24 * 60 * 60 * 1000
 
+# Key of an empty message the replay command writes so a partition has a committed
+# offset before it replays into it; consumers skip it.
+PARTITION_MARKER_KEY = b"zoho-cdp:partition-marker"
+
 
 @dataclass(frozen=True)
 class TopicSpec:

@@ -16,6 +16,7 @@ from faust.types import EventT, StreamT
 from schemas.conversion import ConversionEvent, RejectedConversion
 from schemas.envelope import RawEnvelope
 from schemas.records import InvalidRecord
+from schemas.topics import PARTITION_MARKER_KEY
 from streams import metrics, topics
 from streams.app import app, settings, sources
 from streams.cdp import CdpAnswer, CdpClient, deliver
@@ -34,7 +35,8 @@ async def convert_webhooks(stream: StreamT[bytes]) -> None:
     # process's lifetime (Zoho issues only ~10 per refresh token per 10 minutes).
     async with aiohttp.ClientSession() as session, ZohoClients(session, settings) as crm:
         async for event in stream.events():
-            await handle_webhook(event.message, crm)
+            if event.message.key != PARTITION_MARKER_KEY:
+                await handle_webhook(event.message, crm)
 
 
 async def handle_webhook(message: faust.types.Message, crm: ZohoClients) -> None:

@@ -47,7 +47,6 @@ TIME_INDEX_MARGIN = timedelta(minutes=15)
 FETCH_TIMEOUT_MS = 1000
 IDLE_LIMIT_S = 60.0
 WORKER_WAIT_S = 120.0
-WORKER_SETTLE_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,6 @@ async def replay(
         consumer = reader
         ranges = await _scan_ranges(consumer, source_topic, counts[source_topic], request)
         if not request.dry_run:
-            await _until_worker_stable(settings, progress_to or sys.stderr)
             writer = AIOKafkaProducer(
                 bootstrap_servers=settings.kafka_bootstrap_servers,
                 client_id="zoho-cdp-replay",
@@ -166,6 +164,9 @@ async def replay(
             )
             await writer.start()
             producer = writer
+            await until_worker_committed_on(
+                settings, writer, target_topic, counts[target_topic], progress_to or sys.stderr
+            )
         copier = _Copier(
             consumer, producer, request, target_topic, counts[target_topic], tally, set()
         )
@@ -183,49 +184,48 @@ async def replay(
             await consumer.stop()
 
 
-async def _until_worker_stable(settings: Settings, out: TextIO) -> None:
-    """Publishes only to a running worker group that has been settled for a while.
+async def until_worker_committed_on(
+    settings: Settings, writer: AIOKafkaProducer, topic: str, partitions: int, out: TextIO
+) -> None:
+    """Replays only into partitions the worker group has committed on.
 
-    Faust drops events that arrive while a worker joins and reads them again from the
-    committed offset; a partition the group has never committed on — the replay topic,
-    until its first replay — may have none to go back to.
+    Faust drops the events in flight when a worker joins and reads them again from the
+    committed offset; a partition with no committed offset (the replay topic before its
+    first replay) has none to go back to. A marker, which the worker skips, gives each
+    such partition one.
     """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers, **settings.aiokafka_security()
     )
     await admin.start()
     try:
+        wanted = [TopicPartition(topic, p) for p in range(partitions)]
+        uncommitted = await _uncommitted(admin, settings.app_id, wanted)
+        if not uncommitted:
+            return
+        for tp in uncommitted:
+            await writer.send_and_wait(
+                tp.topic, b"", key=topics.PARTITION_MARKER_KEY, partition=tp.partition
+            )
+        out.write(f"waiting for the worker group {settings.app_id!r} to take {topic}\n")
         deadline = time.monotonic() + WORKER_WAIT_S
-        stable_since: float | None = None
-        shown = None
-        while stable_since is None or time.monotonic() - stable_since < WORKER_SETTLE_S:
-            state = await _group_state(admin, settings.app_id)
-            if state != "Stable":
-                stable_since = None
-                if time.monotonic() > deadline:
-                    raise ReplayFailed(
-                        f"the worker group {settings.app_id!r} is {state or 'not running'}: "
-                        "start zoho-cdp-worker and replay once it is running",
-                        Tally(),
-                    )
-                if state != shown:
-                    shown = state
-                    out.write(
-                        f"waiting for the worker group {settings.app_id!r} "
-                        f"({state or 'no worker'})\n"
-                    )
-            elif stable_since is None:
-                stable_since = time.monotonic()
+        while await _uncommitted(admin, settings.app_id, wanted):
+            if time.monotonic() > deadline:
+                raise ReplayFailed(
+                    f"the worker group {settings.app_id!r} did not read {topic} within "
+                    f"{WORKER_WAIT_S:.0f} s: start zoho-cdp-worker, then replay again",
+                    Tally(),
+                )
             await asyncio.sleep(0.5)
     finally:
         await admin.close()
 
 
-async def _group_state(admin: AIOKafkaAdminClient, group: str) -> str:
-    """The group's state, or "" when no worker is in it."""
-    [response] = await admin.describe_consumer_groups([group])
-    _error, _group, state, _protocol_type, _protocol, members = response.groups[0][:6]
-    return str(state) if members else ""
+async def _uncommitted(
+    admin: AIOKafkaAdminClient, group: str, partitions: list[TopicPartition]
+) -> list[TopicPartition]:
+    committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+    return [tp for tp in partitions if tp not in committed or committed[tp].offset <= 0]
 
 
 async def _partition_counts(settings: Settings, names: set[str]) -> dict[str, int]:

@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from schemas.topics import PARTITION_MARKER_KEY
 from streams.stand_in_cdp import StandInCdp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -180,7 +181,11 @@ async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         while any([await consumer.position(tp) < end[tp] for tp in partitions]):
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                messages += [json.loads(record.value) for record in records]
+                messages += [
+                    json.loads(record.value)
+                    for record in records
+                    if record.key != PARTITION_MARKER_KEY
+                ]
         return messages
     finally:
         await consumer.stop()

@@ -16,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from schemas.topics import PARTITION_MARKER_KEY
 from tests.integration.harness import (
     REPO,
     Pipeline,
@@ -138,7 +139,9 @@ async def records(pipeline: Pipeline, name: str) -> list[tuple[int, bytes | None
         while any([await consumer.position(tp) < end[tp] for tp in partitions]):
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 found += [
-                    (r.partition, r.key, json.loads(r.value)) for r in batch if r.value != POISON
+                    (r.partition, r.key, json.loads(r.value))
+                    for r in batch
+                    if r.value != POISON and r.key != PARTITION_MARKER_KEY
                 ]
         return found
     finally:
