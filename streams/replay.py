@@ -164,7 +164,7 @@ async def replay(
             )
             await writer.start()
             producer = writer
-            await until_worker_committed_on(
+            await _until_worker_committed_on(
                 settings, writer, target_topic, counts[target_topic], progress_to or sys.stderr
             )
         copier = _Copier(
@@ -184,7 +184,7 @@ async def replay(
             await consumer.stop()
 
 
-async def until_worker_committed_on(
+async def _until_worker_committed_on(
     settings: Settings, writer: AIOKafkaProducer, topic: str, partitions: int, out: TextIO
 ) -> None:
     """Replays only into partitions the worker group has committed on.

@@ -2,20 +2,14 @@
 after a restart (perhaps twice, with the same event_id)."""
 
 import asyncio
-import io
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
 
-from schemas.envelope import RawEnvelope, record_key
-from schemas.settings import Settings
-from streams.replay import until_worker_committed_on
 from tests.integration.conftest import SHOP_KEY, SOURCES_YAML
 from tests.integration.harness import Pipeline, ingress_ready, running_pipeline, wait_for
 
@@ -95,44 +89,3 @@ async def test_a_worker_stopped_while_the_cdp_is_down_loses_nothing(pipeline: Pi
     pipeline.cdp.cdp.respond = None
     worker.start()
     await all_delivered(pipeline, cdp_ids, timeout=180)
-
-
-async def test_replayed_webhooks_arriving_while_the_worker_restarts_are_all_processed(
-    pipeline: Pipeline,
-) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap, enable_idempotence=True)
-    await producer.start()
-    try:
-        settings = Settings(
-            kafka_bootstrap_servers=pipeline.bootstrap, app_id=pipeline.env["APP_ID"]
-        )
-        replay_topic = pipeline.topic("zoho.webhooks.replay")
-        warm_up = f"warm-{uuid.uuid4().hex[:6]}"
-        status, _ = await pipeline.post("shop", SHOP_KEY, converted_lead(warm_up))
-        assert status == 202
-        await all_delivered(pipeline, [warm_up], timeout=120)
-        # What zoho-cdp-replay does first: the group commits on every replay partition.
-        await until_worker_committed_on(settings, producer, replay_topic, 2, io.StringIO())
-        worker = pipeline.processes["worker"]
-        await asyncio.to_thread(worker.stop)
-        worker.start()
-        cdp_ids = [f"replayed-{n}-{uuid.uuid4().hex[:6]}" for n in range(40)]
-        for cdp_id in cdp_ids:
-            fields = converted_lead(cdp_id)
-            envelope = RawEnvelope(
-                envelope_id=uuid.uuid4().hex,
-                source_id="shop",
-                received_at=datetime.now(UTC),
-                parameters=fields,
-                replayed_at=datetime.now(UTC),
-            )
-            await producer.send_and_wait(
-                replay_topic,
-                envelope.model_dump_json().encode(),
-                key=record_key("shop", fields["lead_id"]),
-            )
-            # Spread over the worker's start-up, when Faust drops what is in flight.
-            await asyncio.sleep(0.05)
-    finally:
-        await producer.stop()
-    await all_delivered(pipeline, cdp_ids, timeout=120)
