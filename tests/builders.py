@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from schemas.conversion import ConversionEvent, UserData
 from schemas.records import RecordChange
 from schemas.source import Module
 
@@ -23,6 +24,29 @@ def record_change(**overrides: Any) -> RecordChange:
             "profile": {},
             "envelope_id": "env-1",
             "received_at": RECEIVED_AT,
+        }
+        | overrides
+    )
+
+
+def conversion_event(**overrides: Any) -> ConversionEvent:
+    return ConversionEvent.model_validate(
+        {
+            "event_id": "0b6f5a9e-35c4-8d6e-9b9a-1c2d3e4f5a6b",
+            "event_name": "ConvertedLead",
+            "event_time": RECEIVED_AT,
+            "source_id": "shop",
+            "module": Module.LEADS,
+            "record_id": "1",
+            "cdp_id": "cdp-1",
+            "status": "Pre-Qualified",
+            "previous_status": None,
+            "value": Decimal("1500.15"),
+            "original_value": Decimal("1000.10"),
+            "currency": "USD",
+            "exchange_rate": Decimal("1.5"),
+            "modified_by": "jane@example.com",
+            "user_data": UserData(),
         }
         | overrides
     )

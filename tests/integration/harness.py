@@ -3,7 +3,6 @@
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,15 +20,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from schemas.topics import PARTITION_MARKER_KEY
 from streams.stand_in_cdp import StandInCdp
+from tests.kafka_fixture import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    [port] = free_ports(1)
+    return port
 
 
 async def wait_for(

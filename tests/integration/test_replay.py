@@ -159,6 +159,22 @@ def replay_command(pipeline: Pipeline, *arguments: str) -> subprocess.CompletedP
     )
 
 
+async def replay_window(scenario: Scenario, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Replays source "shop" between the window marks."""
+    since, until = scenario.times["window_start"], scenario.times["window_end"]
+    return await asyncio.to_thread(
+        replay_command,
+        scenario.pipeline,
+        *extra,
+        "--source",
+        "shop",
+        "--since",
+        since.isoformat(),
+        "--until",
+        until.isoformat(),
+    )
+
+
 def conversions_by_letter(scenario: Scenario, events: list[dict[str, Any]]) -> dict[str, list[str]]:
     letters = {cdp_id: letter for letter, cdp_id in scenario.cdp_ids.items()}
     found: dict[str, list[str]] = {letter: [] for letter in scenario.cdp_ids}
@@ -231,17 +247,7 @@ async def test_a_dry_run_counts_and_sends_nothing(scenario: Scenario) -> None:
         TopicPartition(pipeline.topic("zoho.webhooks.replay"), p) for p in range(2)
     ]
     before = await end_offsets(pipeline.bootstrap, replay_partitions)
-    result = await asyncio.to_thread(
-        replay_command,
-        pipeline,
-        "--dry-run",
-        "--source",
-        "shop",
-        "--since",
-        scenario.times["window_start"].isoformat(),
-        "--until",
-        scenario.times["window_end"].isoformat(),
-    )
+    result = await replay_window(scenario, "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Dry run: nothing was sent.")
     assert "  would replay          5  (shop: 5)\n" in result.stdout
@@ -254,16 +260,7 @@ async def test_a_replayed_window_emits_exactly_the_newly_mapped_conversions(
     pipeline = scenario.pipeline
     before = conversions_by_letter(scenario, await pipeline.read_topic("cdp.conversions"))
 
-    result = await asyncio.to_thread(
-        replay_command,
-        pipeline,
-        "--source",
-        "shop",
-        "--since",
-        scenario.times["window_start"].isoformat(),
-        "--until",
-        scenario.times["window_end"].isoformat(),
-    )
+    result = await replay_window(scenario)
     assert result.returncode == 0, result.stderr
     assert "  replayed              5  (shop: 5)\n" in result.stdout
     assert "100%" in result.stderr  # the progress bar's last line

@@ -1,6 +1,5 @@
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +9,10 @@ from jsonschema import Draft7Validator
 from pydantic import BaseModel
 
 from schemas import contracts, topics
-from schemas.conversion import ConversionEvent, RejectedConversion, UserData
+from schemas.conversion import RejectedConversion, UserData
 from schemas.envelope import RawEnvelope
 from schemas.records import InvalidRecord
-from schemas.source import Module
+from tests.builders import conversion_event
 
 NOW = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 ENVELOPE = RawEnvelope(
@@ -23,23 +22,8 @@ ENVELOPE = RawEnvelope(
     content_type="application/x-www-form-urlencoded",
     parameters={"lead_id": "1", "Lead Status": "Pre-Qualified"},
 )
-EVENT = ConversionEvent(
-    event_id="0b6f5a9e-35c4-8d6e-9b9a-1c2d3e4f5a6b",
-    event_name="ConvertedLead",
-    event_time=NOW,
-    source_id="shop",
-    module=Module.LEADS,
-    record_id="1",
-    cdp_id="cdp-1",
-    status="Pre-Qualified",
-    previous_status=None,
-    value=Decimal("1500.15"),
-    original_value=Decimal("1000.10"),
-    currency="USD",
-    exchange_rate=Decimal("1.5"),
-    modified_by="jane@example.com",
-    user_data=UserData(em=["a" * 64]),
-    profile={"city": "Berlin"},
+EVENT = conversion_event(
+    event_time=NOW, user_data=UserData(em=["a" * 64]), profile={"city": "Berlin"}
 )
 SAMPLES: dict[str, list[BaseModel]] = {
     "raw_envelope": [ENVELOPE, ENVELOPE.model_copy(update={"replayed_at": NOW})],

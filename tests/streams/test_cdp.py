@@ -2,32 +2,14 @@
 events are rejected."""
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal
 
-from schemas.conversion import ConversionEvent, UserData
-from schemas.source import Module
+from schemas.conversion import ConversionEvent
 from streams.cdp import CdpAnswer, deliver
+from tests.builders import conversion_event
 
 
 def event(number: int) -> ConversionEvent:
-    return ConversionEvent(
-        event_id=f"e{number}",
-        event_name="ConvertedLead",
-        event_time=datetime(2026, 1, 1, tzinfo=UTC),
-        source_id="shop",
-        module=Module.LEADS,
-        record_id=str(number),
-        cdp_id=f"c{number}",
-        status="Pre-Qualified",
-        previous_status=None,
-        value=Decimal("1.00"),
-        original_value=Decimal("1"),
-        currency="USD",
-        exchange_rate=Decimal("1"),
-        modified_by="jane",
-        user_data=UserData(),
-    )
+    return conversion_event(event_id=f"e{number}", record_id=str(number), cdp_id=f"c{number}")
 
 
 class ScriptedCdp:
