@@ -1,10 +1,12 @@
 """Per-webhook cost of the worker's decisions, without Kafka.
 
-What `streams.agents.handle_webhook` runs for each message, minus the I/O: decode the
-envelope, validate it, read and write the record's state, track the status (which builds
-the conversion: identity hashing, phone numbers, money). The baseline is the least any
-consumer of the raw topic does: parse the same bytes as JSON and as a RawEnvelope."""
+The worker's own step, `streams.decisions.process.process`, for each message, with a dict
+as the status table: decode the envelope, validate it, read and write the record's state,
+track the status (which builds the conversion: identity hashing, phone numbers, money).
+The baseline is the least any consumer of the raw topic does: parse the same bytes as JSON
+and as a RawEnvelope."""
 
+import asyncio
 import gc
 import json
 import time
@@ -16,9 +18,10 @@ from typing import Any
 
 from schemas.envelope import RawEnvelope
 from schemas.source import SourceConfig
-from streams.status import RecordState
-from streams.validation import InvalidWebhook
-from streams.webhooks import decode_envelope, state_key, track, validated_change
+from streams.decisions.process import Rejected, decode_envelope, process, validated_change
+from streams.decisions.status import RecordState
+from streams.decisions.validation import InvalidWebhook
+from zoho.fields import Module
 
 Table = dict[str, dict[str, Any]]
 
@@ -39,21 +42,32 @@ def baseline(values: Sequence[bytes]) -> Counter[str]:
 def decide_all(
     values: Sequence[bytes], sources: Mapping[str, SourceConfig], table: Table
 ) -> Counter[str]:
-    """The agent's loop body with a dict as the Faust table."""
+    """The agent's step with a dict as the Faust table."""
+    return asyncio.run(_decide_all(values, sources, table))
+
+
+async def _decide_all(
+    values: Sequence[bytes], sources: Mapping[str, SourceConfig], table: Table
+) -> Counter[str]:
     outcomes: Counter[str] = Counter()
+
+    def state_of(key: str) -> RecordState:
+        return RecordState.from_json(table.get(key))
+
     for raw in values:
-        try:
-            envelope = decode_envelope(raw)
-            change, source = validated_change(envelope, sources)
-            key = state_key(change)
-            state = RecordState.from_json(table.get(key))
-            tracked = track(change, source, state)
-        except InvalidWebhook:
+        outcome = await process(raw, sources, state_of, no_lookup)
+        if isinstance(outcome, Rejected):
             outcomes["invalid"] += 1
             continue
-        table[key] = tracked.new_state.to_json()
-        outcomes["converted" if tracked.conversion else "tracked"] += 1
+        table[outcome.key] = outcome.new_state.to_json()
+        outcomes["converted" if outcome.conversion else "tracked"] += 1
     return outcomes
+
+
+async def no_lookup(
+    _source: SourceConfig, _module: Module, _record_id: str
+) -> dict[str, Any] | None:
+    raise AssertionError("the benchmark's sources neither verify nor enrich")
 
 
 def decode_only(values: Sequence[bytes]) -> Counter[str]:

@@ -22,15 +22,15 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.broker import Broker
 from bench.webhooks import API_KEYS, SOURCES_YAML, Webhook, converting_webhooks, envelope, kafka_key
+from harness.pipeline import CdpThread, Pipeline, free_port, ingress_ready, wait_for
 from ingress.kafka import new_producer
 from schemas.settings import Settings
-from streams.topic_plan import DesiredTopic, desired_topics
-from streams.topic_setup import set_up_topics
-from tests.integration.harness import CdpThread, Pipeline, free_port, ingress_ready, wait_for
+from streams.commands.topic_plan import DesiredTopic, desired_topics
+from streams.commands.topics import set_up_topics
+from streams.kafka_admin import admin_client
 
 Progress = Callable[[str], None]
 Item = TypeVar("Item")
@@ -543,13 +543,7 @@ async def _truthy(value: object) -> bool:
 
 
 async def delete_topics(settings: Settings, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers, **settings.aiokafka_security()
-    )
-    await admin.start()
-    try:
+    async with admin_client(settings) as admin:
         ours = [name for name in await admin.list_topics() if name.startswith(prefix)]
         if ours:
             await admin.delete_topics(ours)
-    finally:
-        await admin.close()

@@ -12,7 +12,8 @@ import yaml
 
 from ingress.parsing import record_id
 from schemas.envelope import RawEnvelope, record_key
-from schemas.source import SourceConfig, parse_sources
+from schemas.source import SourceConfig
+from schemas.sources_file import parse_sources
 
 SHOP_KEY = "bench-shop-api-key-0123456789"
 YEN_KEY = "bench-yen-api-key-0123456789"
@@ -150,7 +151,7 @@ def decision_mix(count: int, seed: int = 7) -> list[bytes]:
     """Raw-topic message values as the worker reads them: records moving through their
     statuses (so most webhooks convert nothing), ~8% invalid webhooks and a few
     messages that are not envelopes at all."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a seeded load, not a secret
     start = datetime(2025, 3, 1, tzinfo=UTC)
     records = max(1, count // 4)
     values: list[bytes] = []
@@ -170,6 +171,6 @@ def decision_mix(count: int, seed: int = 7) -> list[bytes]:
 def converting_webhooks(count: int, first_record: int = 0, seed: int = 11) -> Iterator[Webhook]:
     """One webhook per record, each in a status that converts: every one of them reaches
     the CDP, so the CDP's count says when the pipeline is done."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a seeded load, not a secret
     for number in range(count):
         yield webhook(rng, number, first_record + number, converting=True)

@@ -100,7 +100,7 @@ async def setup_page(request: web.Request, source: SourceConfig) -> web.Response
     return await zoho_setup.show(request, source)
 
 
-async def healthz(request: web.Request) -> web.Response:
+async def healthz(request: web.Request) -> web.Response:  # noqa: ARG001 - aiohttp's handler signature
     return web.json_response({"status": "ok"})
 
 

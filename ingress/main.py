@@ -10,7 +10,7 @@ from ingress.app import create_app
 from ingress.kafka import MissingTopics
 from schemas.logs import configure_logging
 from schemas.settings import Settings
-from schemas.source import SourcesFileError, load_sources
+from schemas.sources_file import SourcesFileError, load_sources
 
 
 def main() -> None:

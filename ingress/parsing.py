@@ -5,9 +5,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from zoho.fields import RECORD_ID_FIELDS, normalise_field_name
+
 # Credentials and one-time codes are never stored with the webhook.
 NOT_STORED = frozenset({"api_key", "zoho_code"})
-RECORD_ID_FIELDS = ("lead_id", "deal_id")
 
 
 class UnparseableBody(ValueError):
@@ -66,8 +67,8 @@ def merge_parameters(query: Iterable[tuple[str, str]], body: Mapping[str, str]) 
 
 def record_id(parameters: Mapping[str, str]) -> str:
     """The record's id, for the Kafka key; empty when the webhook has none."""
-    by_name = {name.strip().lower().replace(" ", "_"): value for name, value in parameters.items()}
-    for field in RECORD_ID_FIELDS:
+    by_name = {normalise_field_name(name): value for name, value in parameters.items()}
+    for field in RECORD_ID_FIELDS.values():
         if by_name.get(field, "").strip():
             return by_name[field].strip()
     return ""
@@ -75,5 +76,5 @@ def record_id(parameters: Mapping[str, str]) -> str:
 
 def is_webhook(parameters: Mapping[str, str]) -> bool:
     """A GET on the source URL is a webhook when it carries a record id field."""
-    names = {name.strip().lower().replace(" ", "_") for name in parameters}
-    return any(field in names for field in RECORD_ID_FIELDS)
+    names = {normalise_field_name(name) for name in parameters}
+    return any(field in names for field in RECORD_ID_FIELDS.values())

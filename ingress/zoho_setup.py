@@ -11,27 +11,27 @@ import aiohttp
 from aiohttp import web
 
 from ingress.keys import SETTINGS, ZOHO_SESSION
-from ingress.zoho_oauth import (
+from ingress.setup_pages import (
     PAGE_HEADERS,
-    Exchanged,
-    ExchangeFailed,
     Page,
-    exchange_form,
     failure_page,
-    interpret_exchange,
-    missing_client,
-    not_configured,
     setup_page,
     success_page,
-    token_url,
-    unreachable,
     wants_json,
 )
 from schemas.source import SourceConfig
+from zoho.accounts import exchange_form, token_url
+from zoho.answers import MAX_ANSWER_BYTES
+from zoho.code_exchange import (
+    Exchanged,
+    ExchangeFailed,
+    interpret_exchange,
+    missing_client,
+    not_configured,
+    unreachable,
+)
 
 log = logging.getLogger(__name__)
-# A token answer is a few hundred bytes; anything far larger is not one.
-MAX_ANSWER_BYTES = 64 * 1024
 
 
 async def zoho_session_context(app: web.Application) -> AsyncIterator[None]:
@@ -76,7 +76,7 @@ async def exchange_code(
     try:
         async with session.post(
             url,
-            data=exchange_form(source, code),
+            data=exchange_form(source.client_id, source.client_secret, code),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             allow_redirects=False,
         ) as response:

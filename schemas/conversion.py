@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.source import Module
+from zoho.fields import Module
 
 
 class UserData(BaseModel):

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.envelope import RawEnvelope
-from schemas.source import Module
+from zoho.fields import Module
 
 
 class RecordChange(BaseModel):

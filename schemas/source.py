@@ -2,46 +2,22 @@
 
 import re
 from decimal import Decimal
-from enum import StrEnum
-from pathlib import Path
-from typing import Any
 
-import yaml
 from babel.numbers import list_currencies
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-DEFAULT_ACCOUNTS_URL = "https://accounts.zoho.com"
-PROFILE_FIELDS = (
-    "first_name",
-    "last_name",
-    "street",
-    "city",
-    "state",
-    "zip_code",
-    "country",
-    "title",
-)
+from zoho.accounts import DEFAULT_ACCOUNTS_URL
+from zoho.fields import PROFILE_FIELDS, Module, normalise_field_name
+
 _STATUS_NOISE = re.compile(r"[\s_-]+")
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_ISO_4217 = frozenset(list_currencies())
-
-
-class Module(StrEnum):
-    LEADS = "Leads"
-    DEALS = "Deals"
-
-
-def normalise_field_name(name: str) -> str:
-    """Zoho labels arrive as 'Lead Status' or 'lead_status': compare them one way."""
-    return name.strip().lower().replace(" ", "_")
+ISO_4217 = frozenset(list_currencies())
 
 
 def normalise_status(text: str) -> str:
@@ -77,7 +53,7 @@ class SourceConfig(BaseModel):
     @classmethod
     def _iso_4217(cls, value: str) -> str:
         code = value.strip().upper()
-        if code not in _ISO_4217:
+        if code not in ISO_4217:
             raise ValueError(f"{value!r} is not an ISO 4217 currency code")
         return code
 
@@ -150,59 +126,3 @@ class SourceConfig(BaseModel):
                 "the source URL with &zoho_code=<code> gives the refresh token"
             )
         return self
-
-
-class SourcesFileError(Exception):
-    """The sources file cannot be used; the message names the source and field."""
-
-
-def load_sources(path: Path, environ: dict[str, str]) -> dict[str, SourceConfig]:
-    """Read the YAML sources file, resolving ${NAME} from `environ`."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise SourcesFileError(f"sources file {path}: cannot read it: {error}") from None
-    entries = document.get("sources") if isinstance(document, dict) else document
-    if not isinstance(entries, list):
-        raise SourcesFileError(f"sources file {path}: expected a list under 'sources'")
-    return parse_sources(entries, environ, origin=str(path))
-
-
-def parse_sources(
-    entries: list[Any], environ: dict[str, str], origin: str = "sources"
-) -> dict[str, SourceConfig]:
-    sources: dict[str, SourceConfig] = {}
-    for position, entry in enumerate(entries, start=1):
-        label = entry.get("id", f"#{position}") if isinstance(entry, dict) else f"#{position}"
-        where = f"sources file {origin}: source {label!r}"
-        try:
-            source = SourceConfig.model_validate(_resolve_env(entry, environ, where))
-        except ValidationError as error:
-            problems = "; ".join(
-                f"field {'.'.join(str(part) for part in problem['loc'])!r}: {problem['msg']}"
-                for problem in error.errors(include_input=False)
-            )
-            raise SourcesFileError(f"{where}: {problems}") from None
-        if source.id in sources:
-            raise SourcesFileError(f"{where}: the id is used twice")
-        sources[source.id] = source
-    return sources
-
-
-def _resolve_env(value: Any, environ: dict[str, str], where: str, field: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: _resolve_env(v, environ, where, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve_env(v, environ, where, field) for v in value]
-    if isinstance(value, str):
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in environ:
-                raise SourcesFileError(
-                    f"{where}: field {field!r}: environment variable {name} is not set"
-                )
-            return environ[name]
-
-        return _ENV_REFERENCE.sub(substitute, value)
-    return value

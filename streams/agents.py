@@ -17,14 +17,13 @@ from schemas.conversion import ConversionEvent, RejectedConversion
 from schemas.envelope import RawEnvelope
 from schemas.records import InvalidRecord
 from schemas.topics import PARTITION_MARKER_KEY
-from streams import metrics, topics
+from streams import metrics, tables, topics
 from streams.app import app, settings, sources
-from streams.cdp import CdpAnswer, CdpClient, deliver
-from streams.kafka_send import send_confirmed
-from streams.status import RecordState
-from streams.validation import InvalidWebhook
-from streams.webhooks import Tracked, decode_envelope, state_key, track, validated_change
-from streams.zoho_crm import ZohoClients, check_record
+from streams.clients.cdp import CdpAnswer, CdpClient, deliver
+from streams.clients.zoho_crm import ZohoClients
+from streams.decisions.process import Rejected, Tracked, process
+from streams.decisions.status import RecordState
+from streams.send import send_confirmed
 
 log = logging.getLogger(__name__)
 
@@ -40,38 +39,42 @@ async def convert_webhooks(stream: StreamT[bytes]) -> None:
 
 
 async def handle_webhook(message: faust.types.Message, crm: ZohoClients) -> None:
-    envelope: RawEnvelope | None = None
-    try:
-        envelope = decode_envelope(message.value)
-        change, source = validated_change(envelope, sources)
-        key = state_key(change)
-        state = RecordState.from_json(topics.record_states.get(key))
-        change = await check_record(crm, change, source, state)
-        tracked = track(change, source, state)
-    except InvalidWebhook as invalid:
-        await park_invalid(message, envelope, invalid.reasons)
+    outcome = await process(message.value, sources, state_of, crm.get_record)
+    if isinstance(outcome, Rejected):
+        await park_invalid(message, outcome)
         return
-    except Exception as error:  # noqa: BLE001 - a failing decision parks the webhook
-        log.exception("webhook processing failed", extra=_ids(envelope))
-        await park_invalid(message, envelope, [f"processing failed: {type(error).__name__}"])
-        return
-    if tracked.conversion:
-        event = tracked.conversion
-        await send_confirmed(
-            topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode()
-        )
-        log.info("conversion emitted", extra=_ids(envelope) | {"event_id": event.event_id})
+    if outcome.conversion:
+        await send_conversion(outcome.conversion, outcome.envelope_id)
     # Marked after the confirmed send: a crash in between repeats the event (same
     # event_id, absorbed downstream) instead of losing it.
-    topics.record_states[key] = tracked.new_state.to_json()
-    _count(source.id, tracked)
+    tables.record_states[outcome.key] = outcome.new_state.to_json()
+    _count(outcome)
 
 
-async def park_invalid(
-    message: faust.types.Message, envelope: RawEnvelope | None, reasons: list[str]
-) -> None:
+def state_of(key: str) -> RecordState:
+    return RecordState.from_json(tables.record_states.get(key))
+
+
+async def send_conversion(event: ConversionEvent, envelope_id: str) -> None:
+    await send_confirmed(
+        topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode()
+    )
+    log.info(
+        "conversion emitted",
+        extra={
+            "source_id": event.source_id,
+            "envelope_id": envelope_id,
+            "event_id": event.event_id,
+        },
+    )
+
+
+async def park_invalid(message: faust.types.Message, rejected: Rejected) -> None:
+    envelope = rejected.envelope
+    if rejected.error is not None:
+        log.error("webhook processing failed", exc_info=rejected.error, extra=_ids(envelope))
     record = InvalidRecord(
-        reasons=reasons,
+        reasons=rejected.reasons,
         envelope=envelope,
         raw_value=None if envelope else (message.value or b"").decode("utf-8", "replace"),
         topic=message.topic,
@@ -81,14 +84,14 @@ async def park_invalid(
     )
     await send_confirmed(topics.invalid, message.key, record.model_dump_json().encode())
     metrics.webhooks.labels(envelope.source_id if envelope else "", "invalid").inc()
-    log.warning("webhook parked as invalid", extra=_ids(envelope) | {"reasons": reasons})
+    log.warning("webhook parked as invalid", extra=_ids(envelope) | {"reasons": rejected.reasons})
 
 
-def _count(source_id: str, tracked: Tracked) -> None:
+def _count(tracked: Tracked) -> None:
     outcome = "converted" if tracked.conversion else "tracked" if tracked.mapped else "unmapped"
-    metrics.webhooks.labels(source_id, outcome).inc()
+    metrics.webhooks.labels(tracked.source_id, outcome).inc()
     for field in tracked.unusable:
-        metrics.unusable_identifiers.labels(source_id, field).inc()
+        metrics.unusable_identifiers.labels(tracked.source_id, field).inc()
 
 
 def _ids(envelope: RawEnvelope | None) -> dict[str, str]:

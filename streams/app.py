@@ -8,8 +8,8 @@ from faust.types.auth import CredentialsT
 from faust.types.transports import TransportT
 
 from schemas.settings import Settings
-from schemas.source import load_sources
-from streams.consumer import Transport
+from schemas.sources_file import load_sources
+from streams.transport import Transport
 
 settings = Settings()
 sources = load_sources(settings.sources_file, dict(os.environ))

@@ -8,7 +8,7 @@ from prometheus_client import start_http_server
 
 from streams import agents  # noqa: F401 - registers the agents with the app
 from streams.app import app, settings
-from streams.topic_setup import missing_topics
+from streams.commands.topics import missing_topics
 
 
 def main() -> None:

@@ -17,12 +17,3 @@ conversions = app.topic(
 conversions_deadletter = app.topic(
     settings.topic(topics.CONVERSIONS_DEADLETTER), key_serializer="raw", value_serializer="raw"
 )
-
-# Last status and emitted events per record; keyed like the webhook topics, so each
-# record's state lives in the partition its webhooks arrive on.
-record_states = app.Table(
-    "record-states",
-    default=None,
-    partitions=settings.topic_partitions,
-    # No key or value type: Faust then stores plain JSON and recovers it as such.
-)

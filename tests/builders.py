@@ -6,7 +6,9 @@ from typing import Any
 
 from schemas.conversion import ConversionEvent, UserData
 from schemas.records import RecordChange
-from schemas.source import Module
+from schemas.source import SourceConfig
+from schemas.sources_file import parse_sources
+from zoho.fields import Module
 
 RECEIVED_AT = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -50,3 +52,20 @@ def conversion_event(**overrides: Any) -> ConversionEvent:
         }
         | overrides
     )
+
+
+ZOHO_SOURCE_KEY = "shop-api-key-0123456789"
+
+
+def zoho_source(**fields: object) -> SourceConfig:
+    """A source set up for the Zoho code exchange, in the EU data centre."""
+    entry = {
+        "id": "shop",
+        "api_key": ZOHO_SOURCE_KEY,
+        "exchange_rate": "1",
+        "currency": "USD",
+        "client_id": "1000.CLIENT",
+        "client_secret": "the-client-secret",
+        "accounts_url": "https://accounts.zoho.eu",
+    } | fields
+    return parse_sources([entry], {})["shop"]

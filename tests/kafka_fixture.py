@@ -8,16 +8,14 @@
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-KAFKA_SH = REPO / "broker" / "kafka.sh"
+from harness.broker import KAFKA_SH, REPO, broker_environment, free_ports
+
 # Confluent Platform 7.9 ships Apache Kafka 3.9, the version broker/pom.xml runs.
 CONTAINER_IMAGE = "confluentinc/cp-kafka:7.9.0"
 
@@ -40,7 +38,7 @@ def docker_answers() -> bool:
         import docker
 
         docker.from_env(timeout=3).ping()
-    except Exception:  # no SDK, no socket, or an engine that does not answer
+    except Exception:  # noqa: BLE001 - no SDK, no socket, or an engine that does not answer
         return False
     return True
 
@@ -78,7 +76,7 @@ def local_broker(config: pytest.Config) -> Iterator[str]:
             capture = config.pluginmanager.getplugin("capturemanager")
             if capture is not None:
                 stack.enter_context(capture.global_and_fixture_disabled())
-            subprocess.run([str(KAFKA_SH), command], env=env, check=True)
+            subprocess.run([str(KAFKA_SH), command], env=env, check=True)  # noqa: S603 - our own command
 
     try:
         kafka_sh("start")
@@ -87,26 +85,3 @@ def local_broker(config: pytest.Config) -> Iterator[str]:
         kafka_sh("stop")
     # Reached only when start-up succeeded; a failed start keeps its log for a look.
     shutil.rmtree(home, ignore_errors=True)
-
-
-def broker_environment(home: Path, kafka_port: int, controller_port: int) -> dict[str, str]:
-    """What `broker/kafka.sh` needs to run a throwaway broker of this process's."""
-    return os.environ | {
-        "BROKER_HOME": str(home),
-        # One jar cache for every broker, so the download happens once per machine.
-        "KAFKA_LIBS_DIR": str(REPO / ".broker" / "libs"),
-        "KAFKA_PORT": str(kafka_port),
-        "CONTROLLER_PORT": str(controller_port),
-        "KAFKA_FRESH": "1",
-        # The broker stops itself if this process dies without tearing down.
-        "KAFKA_OWNER_PID": str(os.getpid()),
-    }
-
-
-def free_ports(count: int) -> list[int]:
-    # All sockets stay open until every port is picked, so the ports differ.
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.harness import REPO, ingress_ready, running_pipeline, wait_for
+from harness.pipeline import REPO, ingress_ready, running_pipeline, wait_for
 
 pytestmark = pytest.mark.integration
 KEY = "shop-api-key-0123456789"
@@ -25,7 +25,7 @@ sources:
 
 
 def run_example(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own command
         [sys.executable, str(REPO / "examples" / "consume_conversions.py"), *arguments],
         capture_output=True,
         text=True,

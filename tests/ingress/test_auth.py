@@ -1,7 +1,7 @@
 import pytest
 
 from ingress.auth import BadApiKey, UnknownSource, authenticate
-from schemas.source import parse_sources
+from schemas.sources_file import parse_sources
 
 SOURCES = parse_sources(
     [{"id": "shop", "api_key": "shop-api-key-0123456789", "exchange_rate": "1", "currency": "USD"}],

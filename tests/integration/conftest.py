@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import Pipeline, running_pipeline
+from harness.pipeline import Pipeline, running_pipeline
 
 SOURCES_YAML = """
 sources:

@@ -3,7 +3,8 @@
 
 from typing import Any
 
-from streams import agents, main
+from streams import main
+from streams.decisions import process
 
 
 def _exploding(track: Any) -> Any:
@@ -15,7 +16,7 @@ def _exploding(track: Any) -> Any:
     return track_or_raise
 
 
-agents.track = _exploding(agents.track)  # type: ignore[assignment]
+process.track = _exploding(process.track)  # type: ignore[assignment]
 
 if __name__ == "__main__":
     main.main()

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from harness.pipeline import Pipeline, ingress_ready, running_pipeline, wait_for
 from tests.integration.conftest import SHOP_KEY, SOURCES_YAML
-from tests.integration.harness import Pipeline, ingress_ready, running_pipeline, wait_for
 
 pytestmark = pytest.mark.integration
 

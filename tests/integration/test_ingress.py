@@ -8,13 +8,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from harness.pipeline import read_topic
 from ingress.app import create_app
 from schemas.envelope import RawEnvelope
 from schemas.settings import Settings
-from schemas.source import parse_sources
-from streams.topic_plan import desired_topics
-from streams.topic_setup import set_up_topics
-from tests.integration.harness import read_topic
+from schemas.sources_file import parse_sources
+from streams.commands.topic_plan import desired_topics
+from streams.commands.topics import set_up_topics
 
 pytestmark = pytest.mark.integration
 KEY = "ingress-api-key-0123456789"

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from harness.pipeline import Pipeline, ingress_ready, wait_for
 from tests.integration.conftest import SHOP_KEY
-from tests.integration.harness import Pipeline, ingress_ready, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -177,7 +177,7 @@ async def test_poison_messages_are_parked_and_later_webhooks_convert(
 async def test_a_cdp_outage_loses_nothing(warm_pipeline: Pipeline) -> None:
     refusals = {"left": 3}
 
-    async def unavailable_for_a_while(events: list[dict[str, Any]]) -> web.Response | None:
+    async def unavailable_for_a_while(events: list[dict[str, Any]]) -> web.Response | None:  # noqa: ARG001 - the callback signature
         if refusals["left"] > 0:
             refusals["left"] -= 1
             return web.json_response(

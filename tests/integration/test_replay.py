@@ -16,8 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from schemas.topics import PARTITION_MARKER_KEY
-from tests.integration.harness import (
+from harness.pipeline import (
     REPO,
     Pipeline,
     Process,
@@ -25,6 +24,7 @@ from tests.integration.harness import (
     running_pipeline,
     wait_for,
 )
+from schemas.topics import PARTITION_MARKER_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -149,8 +149,8 @@ async def records(pipeline: Pipeline, name: str) -> list[tuple[int, bytes | None
 
 
 def replay_command(pipeline: Pipeline, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "streams.replay", *arguments],
+    return subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "streams.commands.replay", *arguments],
         cwd=REPO,
         env=pipeline.env,
         capture_output=True,

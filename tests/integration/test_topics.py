@@ -12,7 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from tests.integration.harness import REPO, free_port
+from harness.pipeline import REPO, free_port
 
 pytestmark = pytest.mark.integration
 DAY_MS = 24 * 60 * 60 * 1000
@@ -43,7 +43,7 @@ def environment(bootstrap: str, prefix: str, tmp_path: Path) -> dict[str, str]:
 
 
 def run(module: str, env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own command
         [sys.executable, "-m", module, *arguments],
         cwd=REPO,
         env=env,
@@ -93,7 +93,7 @@ async def test_the_command_creates_everything_once_then_changes_only_what_differ
         f"{prefix}worker-record-states-changelog",
     ]
 
-    first = await asyncio.to_thread(run, "streams.topic_setup", env)
+    first = await asyncio.to_thread(run, "streams.commands.topics", env)
     assert first.returncode == 0, first.stderr
     assert sorted(line.split()[1] for line in first.stdout.splitlines()) == sorted(names)
     assert all(line.startswith("create ") for line in first.stdout.splitlines())
@@ -104,7 +104,7 @@ async def test_the_command_creates_everything_once_then_changes_only_what_differ
     assert created[f"{prefix}cdp.conversions.deadletter"]["retention.ms"] == str(30 * DAY_MS)
     assert created[f"{prefix}worker-record-states-changelog"]["cleanup.policy"] == "compact"
 
-    second = await asyncio.to_thread(run, "streams.topic_setup", env)
+    second = await asyncio.to_thread(run, "streams.commands.topics", env)
     assert second.returncode == 0, second.stderr
     assert second.stdout == "all topics are as wanted; nothing changed\n"
     assert await topic_settings(kafka_bootstrap, names) == created
@@ -121,7 +121,7 @@ async def test_the_command_creates_everything_once_then_changes_only_what_differ
         },
     )
     third = await asyncio.to_thread(
-        run, "streams.topic_setup", env, "--retention-days-zoho-webhooks-raw", "10"
+        run, "streams.commands.topics", env, "--retention-days-zoho-webhooks-raw", "10"
     )
     assert third.returncode == 0, third.stderr
     assert third.stdout == f"alter {raw} retention.ms {30 * DAY_MS} -> {10 * DAY_MS}\n"
@@ -151,7 +151,7 @@ async def test_a_changelog_faust_created_first_stays_compacted(
     finally:
         await admin.close()
 
-    result = await asyncio.to_thread(run, "streams.topic_setup", env)
+    result = await asyncio.to_thread(run, "streams.commands.topics", env)
     assert result.returncode == 0, result.stderr
     assert f"alter {changelog} retention.ms " in result.stdout
     [settings] = (await topic_settings(kafka_bootstrap, [changelog])).values()

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.integration.harness import Pipeline, ingress_ready, running_pipeline, wait_for
+from harness.pipeline import Pipeline, ingress_ready, running_pipeline, wait_for
 from tests.zoho_stand_in import StandInThread, ZohoStandIn
 
 pytestmark = pytest.mark.integration

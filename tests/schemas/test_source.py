@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schemas.source import Module, SourcesFileError, load_sources
+from schemas.sources_file import SourcesFileError, load_sources
+from zoho.fields import Module
 
 GOOD = """
 sources:

@@ -1,0 +1,307 @@
+"""The Zoho CRM API client of one source, and the registry the worker keeps them in.
+
+Zoho issues only about 10 access tokens per refresh token per 10 minutes, so a client
+refreshes lazily (on the first lookup, not at start-up), keeps its token until it is about
+to expire or is rejected, lets one refresh run however many lookups wait for it, and backs
+off when Zoho throttles it. Secrets stay in SecretStr and out of every message.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+
+from schemas.settings import Settings
+from schemas.source import SourceConfig
+from streams.decisions.retry import backoff_seconds
+from zoho.accounts import refresh_form, token_url
+from zoho.answers import (
+    MAX_ANSWER_BYTES,
+    STALE_TOKEN_CODES,
+    access_token,
+    is_throttled,
+    json_object,
+)
+from zoho.crm_api import (
+    CrmAuthFailed,
+    CrmRefused,
+    CrmUnavailable,
+    first_record,
+    record_path,
+    refresh_refused,
+)
+from zoho.fields import Module
+
+log = logging.getLogger(__name__)
+
+# "About to expire": refreshed this long before Zoho's expires_in runs out.
+EXPIRY_MARGIN_S = 60.0
+DEFAULT_EXPIRES_IN_S = 3600.0
+RETRY_BASE_S = 0.5
+# Zoho's token limit is counted over 10 minutes: a throttled refresh waits longer.
+THROTTLE_BASE_S = 10.0
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: SecretStr
+    api_domain: str
+    expires_at: float  # on the client's clock
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int | None  # None: no answer (timeout, connection error)
+    body: bytes = b""
+    retry_after: str | None = None
+    failure: str = ""
+
+    def json(self) -> dict[str, Any]:
+        return json_object(self.body) or {}
+
+    def describe(self) -> str:
+        if self.status is None:
+            return f"no answer ({self.failure})"
+        code = self.json().get("code") or self.json().get("error")
+        return f"HTTP {self.status}" + (f" {code}" if code else "")
+
+
+class ZohoCrmClient:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        source: SourceConfig,
+        *,
+        timeout_s: float = 10.0,
+        max_attempts: int = 5,
+        max_backoff_s: float = 60.0,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._session = session
+        self._source = source
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._max_attempts = max_attempts
+        self._max_backoff_s = max_backoff_s
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        self._token: AccessToken | None = None
+        self._refreshing: asyncio.Task[AccessToken] | None = None
+        self._refresh_not_before = 0.0
+
+    def __repr__(self) -> str:
+        return f"ZohoCrmClient(source={self._source.id!r})"
+
+    async def get_record(self, module: Module, record_id: str) -> dict[str, Any] | None:
+        """The record's fields, or None when Zoho says it does not exist (204, 404)."""
+        url_path = record_path(module, record_id)
+        rejected: AccessToken | None = None
+        retried_auth = False
+        attempt = 0
+        while True:
+            token = await self._access_token(rejected)
+            answer = await self._call(
+                "GET",
+                token.api_domain + url_path,
+                headers={"Authorization": f"Zoho-oauthtoken {token.value.get_secret_value()}"},
+            )
+            if answer.status == 200:
+                return first_record(answer.json(), module, record_id)
+            if answer.status in (204, 404):
+                return None
+            if answer.status == 401 and answer.json().get("code") in STALE_TOKEN_CODES:
+                if retried_auth:
+                    raise CrmAuthFailed(
+                        f"Zoho CRM rejected a freshly refreshed access token ({answer.describe()})"
+                    )
+                retried_auth, rejected = True, token
+                continue
+            if answer.status in (401, 403):
+                raise CrmAuthFailed(f"Zoho CRM refused access ({answer.describe()})")
+            if answer.status is not None and answer.status < 500 and answer.status != 429:
+                raise CrmRefused(f"Zoho CRM refused the lookup ({answer.describe()})")
+            attempt += 1
+            if attempt >= self._max_attempts:
+                raise CrmUnavailable(
+                    f"Zoho CRM unavailable after {attempt} tries ({answer.describe()})"
+                )
+            await self._sleep(self._delay(attempt - 1, RETRY_BASE_S, answer, "zoho lookup failed"))
+
+    async def close(self) -> None:
+        task, self._refreshing = self._refreshing, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _access_token(self, rejected: AccessToken | None) -> AccessToken:
+        token = self._token
+        if token is not None and token is not rejected and not self._expiring(token):
+            return token
+        if self._refreshing is None:
+            self._refreshing = asyncio.create_task(self._refresh())
+            self._refreshing.add_done_callback(self._refresh_done)
+        # Shielded: a cancelled waiter must not cancel the refresh the others wait for.
+        return await asyncio.shield(self._refreshing)
+
+    def _refresh_done(self, task: "asyncio.Task[AccessToken]") -> None:
+        if self._refreshing is task:
+            self._refreshing = None
+        if not task.cancelled():
+            task.exception()  # retrieved here too, in case no waiter is left
+
+    def _expiring(self, token: AccessToken) -> bool:
+        return self._clock() >= token.expires_at - EXPIRY_MARGIN_S
+
+    async def _refresh(self) -> AccessToken:
+        source = self._source
+        url = token_url(source.accounts_url)
+        form = refresh_form(source.client_id, source.client_secret, source.refresh_token)
+        last = "no answer"
+        for attempt in range(self._max_attempts):
+            # Set by a failed attempt, also of an earlier lookup: waiting here keeps
+            # lookups that arrive during a backoff from spending Zoho's token allowance.
+            wait = self._refresh_not_before - self._clock()
+            if wait > 0:
+                await self._sleep(wait)
+            answer = await self._call("POST", url, data=form)
+            document = answer.json()
+            token = access_token(document)
+            if token:
+                self._token = self._token_from(token, document)
+                log.info(
+                    "zoho access token refreshed",
+                    extra={"source_id": source.id, "api_domain": self._token.api_domain},
+                )
+                return self._token
+            error = document.get("error")
+            throttled = is_throttled(error)
+            if error is not None and not throttled:
+                raise CrmAuthFailed(refresh_refused(str(error), url))
+            last = "throttled by Zoho" if throttled else answer.describe()
+            base = THROTTLE_BASE_S if throttled else RETRY_BASE_S
+            delay = self._delay(attempt, base, answer, "zoho token refresh failed")
+            self._refresh_not_before = self._clock() + delay
+        raise CrmUnavailable(
+            f"no Zoho access token after {self._max_attempts} tries at {url} ({last})"
+        )
+
+    def _token_from(self, token: str, document: Mapping[str, Any]) -> AccessToken:
+        api_domain = document.get("api_domain")
+        if not isinstance(api_domain, str) or not api_domain.startswith(("https://", "http://")):
+            raise CrmAuthFailed("Zoho's token answer has no usable api_domain")
+        try:
+            expires_in = float(document.get("expires_in", DEFAULT_EXPIRES_IN_S))
+        except (TypeError, ValueError):
+            expires_in = DEFAULT_EXPIRES_IN_S
+        return AccessToken(
+            SecretStr(token),
+            api_domain.rstrip("/"),
+            self._clock() + expires_in,
+        )
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+    ) -> _Answer:
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as response:
+                body = await response.content.read(MAX_ANSWER_BYTES)
+                return _Answer(response.status, body, response.headers.get("Retry-After"))
+        except TimeoutError:
+            return _Answer(None, failure="timeout")
+        except aiohttp.ClientError as error:
+            # The type only: aiohttp's messages can quote request details.
+            return _Answer(None, failure=type(error).__name__)
+
+    def _delay(self, attempt: int, base: float, answer: _Answer, message: str) -> float:
+        delay = backoff_seconds(
+            attempt,
+            base=base,
+            cap=self._max_backoff_s,
+            retry_after=answer.retry_after,
+            now=datetime.now(UTC),
+            random=self._jitter,
+        )
+        log.warning(
+            message,
+            extra={"source_id": self._source.id, "answer": answer.describe(), "retry_in_s": delay},
+        )
+        return delay
+
+
+class ZohoClients:
+    """The worker's clients, one per source, created on first use and closed together."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: Settings,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._session = session
+        self._settings = settings
+        self._clock = clock
+        self._sleep = sleep
+        self._clients: dict[str, ZohoCrmClient] = {}
+
+    def for_source(self, source: SourceConfig) -> ZohoCrmClient:
+        client = self._clients.get(source.id)
+        if client is None:
+            client = self._clients[source.id] = ZohoCrmClient(
+                self._session,
+                source,
+                timeout_s=self._settings.zoho_timeout_s,
+                max_attempts=self._settings.zoho_max_attempts,
+                max_backoff_s=self._settings.zoho_max_backoff_s,
+                clock=self._clock,
+                sleep=self._sleep,
+            )
+        return client
+
+    async def get_record(
+        self, source: SourceConfig, module: Module, record_id: str
+    ) -> dict[str, Any] | None:
+        """The lookup the webhook step is given: the source's client asks Zoho."""
+        return await self.for_source(source).get_record(module, record_id)
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+    async def __aenter__(self) -> "ZohoClients":
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()

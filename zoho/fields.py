@@ -1,0 +1,63 @@
+"""The modules the pipeline reads and their fields: the parameter names a workflow
+webhook sends (as the CRM admin types them, compared once normalised) and the API names
+the CRM API answers with."""
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Module(StrEnum):
+    LEADS = "Leads"
+    DEALS = "Deals"
+
+
+def normalise_field_name(name: str) -> str:
+    """Zoho labels arrive as 'Lead Status' or 'lead_status': compare them one way."""
+    return name.strip().lower().replace(" ", "_")
+
+
+RECORD_ID_FIELDS = {Module.LEADS: "lead_id", Module.DEALS: "deal_id"}
+STATUS_FIELDS = {Module.LEADS: "lead_status", Module.DEALS: "stage"}
+# A lead's amount field is the source's choice (annual_revenue by default); a deal's is
+# always its amount.
+DEAL_AMOUNT_FIELD = "amount"
+CDP_ID_FIELD = "cdp_id"
+MODIFIED_BY_FIELD = "modified_by"
+
+PROFILE_FIELDS = (
+    "first_name",
+    "last_name",
+    "street",
+    "city",
+    "state",
+    "zip_code",
+    "country",
+    "title",
+)
+IDENTITY_FIELDS = ("email", "phone", "mobile", *PROFILE_FIELDS)
+
+# The CRM API's names, where they are not a webhook name in another case.
+STATUS_API_NAMES = {Module.LEADS: "Lead_Status", Module.DEALS: "Stage"}
+API_NAME_ALIASES = {"title": "designation"}
+
+
+def module_of(field_names: Iterable[str]) -> Module:
+    """A webhook is about a deal when it carries a deal id and no lead id."""
+    names = set(field_names)
+    deal, lead = RECORD_ID_FIELDS[Module.DEALS], RECORD_ID_FIELDS[Module.LEADS]
+    return Module.DEALS if deal in names and lead not in names else Module.LEADS
+
+
+def amount_field(module: Module, lead_amount_field: str) -> str:
+    return DEAL_AMOUNT_FIELD if module is Module.DEALS else lead_amount_field
+
+
+def required_fields(module: Module, lead_amount_field: str) -> tuple[str, ...]:
+    """The five fields a webhook of the module must send, in the order people read them."""
+    return (
+        RECORD_ID_FIELDS[module],
+        CDP_ID_FIELD,
+        STATUS_FIELDS[module],
+        amount_field(module, lead_amount_field),
+        MODIFIED_BY_FIELD,
+    )
