@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zoho.fields import Module
 
+# Where event_time came from, best first: the timeline's change time, the record's
+# Modified_Time, or when the ingress received the webhook.
+EventTimeSource = Literal["timeline", "modified_time", "received"]
+
 
 class UserData(BaseModel):
     """SHA-256 hex of normalised identifiers, under the names ad platforms use."""
@@ -31,7 +35,17 @@ class ConversionEvent(BaseModel):
     schema_version: Literal[1] = 1
     event_id: str = Field(description="Same source, module, record and event name: same id.")
     event_name: str = Field(description="Standard event, e.g. ConvertedLead or Purchase.")
-    event_time: datetime
+    event_time: datetime = Field(description="When the status changed, as near as known.")
+    event_time_source: EventTimeSource | None = Field(
+        default=None,
+        description="`timeline` (the CRM's change time), `modified_time` (the record's "
+        "Modified_Time) or `received` (when the webhook arrived). Absent in older events.",
+    )
+    late: bool = Field(
+        default=False,
+        description="event_time is older than the pipeline's late limit (7 days by default) "
+        "when the event was made: ad platforms may refuse or misattribute it.",
+    )
     source_id: str
     module: Module
     record_id: str

@@ -5,6 +5,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Who made the envelope: the ingress for a webhook Zoho posted, the worker's sweep or the
+# backfill command for a record read from the CRM API.
+Origin = Literal["webhook", "sweep", "backfill"]
+
 
 class RawEnvelope(BaseModel):
     """One accepted webhook request, with its parameters kept as the strings Zoho sent."""
@@ -22,6 +26,16 @@ class RawEnvelope(BaseModel):
     )
     replayed_at: datetime | None = Field(
         default=None, description="Set when the replay command re-published this envelope."
+    )
+    origin: Origin = Field(
+        default="webhook",
+        description="`webhook` (posted by Zoho), `sweep` or `backfill` (read from the CRM "
+        "API, parameters under the webhook names).",
+    )
+    status_changed_at: datetime | None = Field(
+        default=None,
+        description="When the CRM's timeline says the record entered this status; set for "
+        "a status the sweep recovered from the timeline.",
     )
 
 

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.envelope import RawEnvelope
+from schemas.conversion import EventTimeSource
+from schemas.envelope import Origin, RawEnvelope
 from zoho.fields import Module
 
 
@@ -28,6 +29,15 @@ class RecordChange(BaseModel):
     envelope_id: str
     received_at: datetime
     replayed: bool = Field(default=False, description="Came from the replay topic.")
+    event_time: datetime | None = Field(
+        default=None, description="When the status changed; received_at when None."
+    )
+    event_time_source: EventTimeSource = "received"
+    origin: Origin = "webhook"
+
+    @property
+    def changed_at(self) -> datetime:
+        return self.event_time or self.received_at
 
 
 class InvalidRecord(BaseModel):

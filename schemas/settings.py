@@ -54,6 +54,28 @@ class Settings(BaseSettings):
         "the ingress writes each refresh token it obtains as <source id>.refresh_token.",
     )
 
+    zoho_sweep_enabled: bool = Field(
+        default=True, description="False turns the sweep off for every source."
+    )
+    # Seconds, so tests can sweep every second or two.
+    zoho_sweep_interval_s: float = Field(default=15 * 60, ge=1)
+    zoho_sweep_overlap_s: float = Field(
+        default=5 * 60, ge=0, description="Each sweep re-reads this much before its mark."
+    )
+    zoho_sweep_first_lookback_s: float = Field(
+        default=24 * 60 * 60,
+        gt=0,
+        description="How far back a source's first sweep reads; older is the backfill's.",
+    )
+    zoho_sweep_max_calls: int = Field(
+        default=100, ge=1, description="Zoho CRM API calls per source and sweep, at most."
+    )
+    late_conversion_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="A conversion whose event_time is older than this is flagged late.",
+    )
+
     log_level: str = "INFO"
 
     @field_validator("cdp_token", "kafka_sasl_password")

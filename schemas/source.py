@@ -48,6 +48,25 @@ class SourceConfig(BaseModel):
         default=False,
         description="Fill a missing amount or profile field from the Zoho CRM record.",
     )
+    cdp_id_field: str = Field(
+        default="CDP_ID",
+        pattern=r"^[A-Za-z0-9_]{1,100}$",
+        description="API name of the custom field holding the CDP ID, for records read "
+        "from the CRM API.",
+    )
+    sweep: bool = Field(
+        default=True,
+        description="Read the CRM API on the worker's sweep interval for conversions Zoho "
+        "failed to post; needs client_id, client_secret and refresh_token.",
+    )
+
+    def can_call_crm(self) -> bool:
+        """Whether the source has what a Zoho CRM API call needs."""
+        return bool(
+            self.client_id
+            and self.client_secret.get_secret_value()
+            and self.refresh_token.get_secret_value()
+        )
 
     @field_validator("currency")
     @classmethod

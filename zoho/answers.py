@@ -6,7 +6,8 @@ Zoho's token endpoint answers errors with HTTP 200 and a body like
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from zoho.accounts import DATA_CENTRES
@@ -18,13 +19,18 @@ MAX_ANSWER_BYTES = 1024 * 1024
 STALE_TOKEN_CODES = frozenset({"INVALID_TOKEN", "AUTHENTICATION_FAILURE"})
 
 
-def json_object(body: bytes) -> dict[str, Any] | None:
+def json_object(body: bytes, *, parse_float: Callable[[str], Any] = float) -> dict[str, Any] | None:
     """The answer as a JSON object, or None when it is not one."""
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_float=parse_float)
     except (UnicodeDecodeError, ValueError):
         return None
     return document if isinstance(document, dict) else None
+
+
+def exact_json_object(body: bytes) -> dict[str, Any] | None:
+    """As `json_object`, with numbers that have a fraction kept exact (amounts)."""
+    return json_object(body, parse_float=Decimal)
 
 
 def access_token(document: Mapping[str, Any]) -> str | None:

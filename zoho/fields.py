@@ -39,6 +39,31 @@ IDENTITY_FIELDS = ("email", "phone", "mobile", *PROFILE_FIELDS)
 # The CRM API's names, where they are not a webhook name in another case.
 STATUS_API_NAMES = {Module.LEADS: "Lead_Status", Module.DEALS: "Stage"}
 API_NAME_ALIASES = {"title": "designation"}
+# A webhook parameter the CRM admin may add (the README says how): the record's
+# Modified_Time, the best time the pipeline knows for a live webhook's change.
+MODIFIED_TIME_FIELD = "modified_time"
+MODIFIED_BY_API_NAME = "Modified_By"
+MODIFIED_TIME_API_NAME = "Modified_Time"
+# Identity fields by their API names, as GET /crm/v8/Leads answers them.
+IDENTITY_API_NAMES = {
+    "email": "Email",
+    "phone": "Phone",
+    "mobile": "Mobile",
+    "first_name": "First_Name",
+    "last_name": "Last_Name",
+    "street": "Street",
+    "city": "City",
+    "state": "State",
+    "zip_code": "Zip_Code",
+    "country": "Country",
+    "title": "Designation",
+}
+
+
+def api_name(webhook_name: str) -> str:
+    """The API name of a standard field from its webhook name: annual_revenue is
+    Annual_Revenue. Custom fields follow the same rule when their admin kept it."""
+    return "_".join(part[:1].upper() + part[1:] for part in webhook_name.split("_"))
 
 
 def module_of(field_names: Iterable[str]) -> Module:

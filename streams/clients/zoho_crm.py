@@ -10,9 +10,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +27,7 @@ from zoho.answers import (
     MAX_ANSWER_BYTES,
     STALE_TOKEN_CODES,
     access_token,
+    exact_json_object,
     is_throttled,
     json_object,
 )
@@ -39,6 +40,25 @@ from zoho.crm_api import (
     refresh_refused,
 )
 from zoho.fields import Module
+from zoho.listing import (
+    EMPTY_PAGE,
+    THROTTLED_CODE,
+    Page,
+    list_path,
+    list_query,
+    page_of,
+    zoho_time,
+)
+from zoho.timeline import (
+    FAILURES_PATH,
+    FailedRecords,
+    TimelinePage,
+    failed_records,
+    failures_query,
+    status_changes,
+    timeline_path,
+    timeline_query,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +71,8 @@ THROTTLE_BASE_S = 10.0
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+# Told the kind of each CRM API call made ("record", "list", "failures", "timeline").
+CallCounter = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -70,10 +92,17 @@ class _Answer:
     def json(self) -> dict[str, Any]:
         return json_object(self.body) or {}
 
+    def exact_json(self) -> dict[str, Any]:
+        return exact_json_object(self.body) or {}
+
+    def code(self) -> str | None:
+        code = self.json().get("code") or self.json().get("error")
+        return str(code) if code else None
+
     def describe(self) -> str:
         if self.status is None:
             return f"no answer ({self.failure})"
-        code = self.json().get("code") or self.json().get("error")
+        code = self.code()
         return f"HTTP {self.status}" + (f" {code}" if code else "")
 
 
@@ -89,8 +118,10 @@ class ZohoCrmClient:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
+        count_call: CallCounter | None = None,
     ) -> None:
         self._session = session
+        self._count_call = count_call
         self._source = source
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._max_attempts = max_attempts
@@ -107,38 +138,106 @@ class ZohoCrmClient:
 
     async def get_record(self, module: Module, record_id: str) -> dict[str, Any] | None:
         """The record's fields, or None when Zoho says it does not exist (204, 404)."""
-        url_path = record_path(module, record_id)
+        answer = await self._crm_get("record", record_path(module, record_id))
+        if answer.status in (204, 404):
+            return None
+        return first_record(answer.json(), module, record_id)
+
+    async def list_page(
+        self,
+        module: Module,
+        fields: Sequence[str],
+        modified_since: datetime,
+        page_token: str | None = None,
+    ) -> Page:
+        """One page of the module's records modified since then, oldest change first.
+
+        304 and 204 are Zoho's "nothing modified since": an empty last page.
+        """
+        answer = await self._crm_get(
+            "list",
+            list_path(module),
+            list_query(module, fields, page_token),
+            {"If-Modified-Since": zoho_time(modified_since)},
+        )
+        if answer.status in (204, 304):
+            return EMPTY_PAGE
+        return page_of(answer.exact_json())
+
+    async def webhook_failures(
+        self, module: Module, since: date, until: date, page: int = 1
+    ) -> FailedRecords:
+        """The module's records whose webhooks Zoho failed to post between the dates."""
+        answer = await self._crm_get(
+            "failures", FAILURES_PATH, failures_query(module, since, until, page)
+        )
+        if answer.status in (204, 304, 404):
+            return FailedRecords((), False)
+        return failed_records(answer.json(), module)
+
+    async def timeline_page(
+        self, module: Module, record_id: str, page_token: str | None = None
+    ) -> TimelinePage:
+        """The status changes on one page of the record's timeline."""
+        answer = await self._crm_get(
+            "timeline", timeline_path(module, record_id), timeline_query(page_token)
+        )
+        if answer.status in (204, 304, 404):
+            return TimelinePage((), None)
+        return status_changes(answer.json(), module)
+
+    async def _crm_get(
+        self,
+        kind: str,
+        url_path: str,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> _Answer:
+        """A CRM GET answered with 2xx, 304 or 404, after a fresh token for a stale one and
+        backoff (honouring Retry-After) on throttling, 5xx and no answer.
+
+        Raises CrmAuthFailed, CrmRefused (another 4xx, such as
+        DISCRETE_PAGINATION_LIMIT_EXCEEDED) or CrmUnavailable after the bounded tries.
+        """
         rejected: AccessToken | None = None
         retried_auth = False
         attempt = 0
         while True:
             token = await self._access_token(rejected)
+            if self._count_call is not None:
+                self._count_call(kind)
             answer = await self._call(
                 "GET",
                 token.api_domain + url_path,
-                headers={"Authorization": f"Zoho-oauthtoken {token.value.get_secret_value()}"},
+                headers={
+                    "Authorization": f"Zoho-oauthtoken {token.value.get_secret_value()}",
+                    **(headers or {}),
+                },
+                params=query,
             )
-            if answer.status == 200:
-                return first_record(answer.json(), module, record_id)
-            if answer.status in (204, 404):
-                return None
-            if answer.status == 401 and answer.json().get("code") in STALE_TOKEN_CODES:
+            status = answer.status
+            if status is not None and (200 <= status < 300 or status in (304, 404)):
+                return answer
+            if status == 401 and answer.code() in STALE_TOKEN_CODES:
                 if retried_auth:
                     raise CrmAuthFailed(
                         f"Zoho CRM rejected a freshly refreshed access token ({answer.describe()})"
                     )
                 retried_auth, rejected = True, token
                 continue
-            if answer.status in (401, 403):
+            if status in (401, 403):
                 raise CrmAuthFailed(f"Zoho CRM refused access ({answer.describe()})")
-            if answer.status is not None and answer.status < 500 and answer.status != 429:
-                raise CrmRefused(f"Zoho CRM refused the lookup ({answer.describe()})")
+            throttled = status == 429 or answer.code() == THROTTLED_CODE
+            if status is not None and status < 500 and not throttled:
+                what = "lookup" if kind == "record" else f"{kind} request"
+                raise CrmRefused(f"Zoho CRM refused the {what} ({answer.describe()})")
             attempt += 1
             if attempt >= self._max_attempts:
                 raise CrmUnavailable(
                     f"Zoho CRM unavailable after {attempt} tries ({answer.describe()})"
                 )
-            await self._sleep(self._delay(attempt - 1, RETRY_BASE_S, answer, "zoho lookup failed"))
+            what = "lookup" if kind == "record" else kind
+            await self._sleep(self._delay(attempt - 1, RETRY_BASE_S, answer, f"zoho {what} failed"))
 
     async def close(self) -> None:
         task, self._refreshing = self._refreshing, None
@@ -219,6 +318,7 @@ class ZohoCrmClient:
         *,
         headers: Mapping[str, str] | None = None,
         data: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> _Answer:
         try:
             async with self._session.request(
@@ -226,6 +326,7 @@ class ZohoCrmClient:
                 url,
                 headers=headers,
                 data=data,
+                params=params,
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
@@ -263,11 +364,13 @@ class ZohoClients:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        count_call: CallCounter | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
+        self._count_call = count_call
         self._clients: dict[str, ZohoCrmClient] = {}
 
     def for_source(self, source: SourceConfig) -> ZohoCrmClient:
@@ -281,6 +384,7 @@ class ZohoClients:
                 max_backoff_s=self._settings.zoho_max_backoff_s,
                 clock=self._clock,
                 sleep=self._sleep,
+                count_call=self._count_call,
             )
         return client
 

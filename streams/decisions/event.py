@@ -2,10 +2,13 @@
 
 import hashlib
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from schemas.conversion import ConversionEvent
 from schemas.records import RecordChange
 from schemas.source import SourceConfig
+from streams.decisions.event_time import is_late
 from streams.decisions.identity import build_identity
 from streams.decisions.money import convert
 from zoho.fields import Module
@@ -25,8 +28,20 @@ def event_id(source_id: str, module: Module, record_id: str, event_name: str) ->
     return str(uuid.UUID(int=value))
 
 
+@dataclass(frozen=True)
+class Lateness:
+    """When the event is made and how old its event_time may be before it is late."""
+
+    now: datetime
+    limit: timedelta
+
+
 def build_conversion(
-    change: RecordChange, source: SourceConfig, event_name: str, previous_status: str | None
+    change: RecordChange,
+    source: SourceConfig,
+    event_name: str,
+    previous_status: str | None,
+    lateness: Lateness | None = None,
 ) -> tuple[ConversionEvent, tuple[str, ...]]:
     """The event, and the identity fields that were present but unusable."""
     if change.source_id != source.id:
@@ -40,7 +55,9 @@ def build_conversion(
     event = ConversionEvent(
         event_id=event_id(change.source_id, change.module, change.record_id, event_name),
         event_name=event_name,
-        event_time=change.received_at,
+        event_time=change.changed_at,
+        event_time_source=change.event_time_source,
+        late=lateness is not None and is_late(change.changed_at, lateness.now, lateness.limit),
         source_id=change.source_id,
         module=change.module,
         record_id=change.record_id,

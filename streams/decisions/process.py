@@ -13,7 +13,7 @@ from schemas.conversion import ConversionEvent
 from schemas.envelope import RawEnvelope
 from schemas.records import RecordChange
 from schemas.source import SourceConfig
-from streams.decisions.event import build_conversion
+from streams.decisions.event import Lateness, build_conversion
 from streams.decisions.record_check import enriched, mismatches, needs_lookup
 from streams.decisions.status import RecordState, decide, event_for_status
 from streams.decisions.validation import InvalidWebhook, validate
@@ -37,6 +37,7 @@ class Tracked:
     conversion: ConversionEvent | None
     mapped: bool
     unusable: tuple[str, ...]
+    origin: str = "webhook"
 
 
 @dataclass(frozen=True)
@@ -49,14 +50,19 @@ class Rejected:
 
 
 async def process(
-    raw: bytes | None, sources: Mapping[str, SourceConfig], state_of: StateOf, lookup: Lookup
+    raw: bytes | None,
+    sources: Mapping[str, SourceConfig],
+    state_of: StateOf,
+    lookup: Lookup,
+    lateness: Lateness | None = None,
 ) -> Tracked | Rejected:
+    """`lateness` (now, and the late limit) flags conversions whose event_time is old."""
     try:
         envelope = decode_envelope(raw)
     except InvalidWebhook as invalid:
         return Rejected(None, invalid.reasons)
     try:
-        return await _process(envelope, sources, state_of, lookup)
+        return await _process(envelope, sources, state_of, lookup, lateness)
     except InvalidWebhook as invalid:
         return Rejected(envelope, invalid.reasons)
     except Exception as error:  # noqa: BLE001 - a failing decision parks the webhook
@@ -64,14 +70,18 @@ async def process(
 
 
 async def _process(
-    envelope: RawEnvelope, sources: Mapping[str, SourceConfig], state_of: StateOf, lookup: Lookup
+    envelope: RawEnvelope,
+    sources: Mapping[str, SourceConfig],
+    state_of: StateOf,
+    lookup: Lookup,
+    lateness: Lateness | None,
 ) -> Tracked:
     change, source = validated_change(envelope, sources)
     key = state_key(change)
     state = state_of(key)
     event_name = event_for_status(change.module, change.status, source.status_map)
     change = await checked(change, source, state, event_name, lookup)
-    return track(change, source, state, event_name, key)
+    return track(change, source, state, event_name, key, lateness)
 
 
 def decode_envelope(raw: bytes | None) -> RawEnvelope:
@@ -138,10 +148,13 @@ def track(
     state: RecordState,
     event_name: str | None,
     key: str,
+    lateness: Lateness | None = None,
 ) -> Tracked:
-    decision = decide(state, change.status, change.received_at, event_name)
+    # Ordered by when the change happened, so a status the sweep recovers from the
+    # timeline does not rewind a record that has moved on since.
+    decision = decide(state, change.status, change.changed_at, event_name)
     conversion, unusable = (
-        build_conversion(change, source, decision.emit, decision.previous_status)
+        build_conversion(change, source, decision.emit, decision.previous_status, lateness)
         if decision.emit
         else (None, ())
     )
@@ -153,4 +166,5 @@ def track(
         conversion,
         event_name is not None,
         unusable,
+        change.origin,
     )

@@ -3,6 +3,7 @@
 from schemas.envelope import RawEnvelope
 from schemas.records import RecordChange
 from schemas.source import SourceConfig
+from streams.decisions.event_time import choose_event_time
 from streams.decisions.money import InvalidAmount, parse_amount
 from zoho.fields import (
     CDP_ID_FIELD,
@@ -64,6 +65,9 @@ def validate(envelope: RawEnvelope, source: SourceConfig) -> RecordChange:
 
     if reasons:
         raise InvalidWebhook(reasons)
+    event_time, event_time_source = choose_event_time(
+        parameters, envelope.received_at, envelope.status_changed_at
+    )
     return RecordChange(
         source_id=envelope.source_id,
         module=module,
@@ -76,6 +80,10 @@ def validate(envelope: RawEnvelope, source: SourceConfig) -> RecordChange:
         envelope_id=envelope.envelope_id,
         received_at=envelope.received_at,
         replayed=envelope.replayed_at is not None,
+        # None is "when received", so a webhook's change stays as it always was.
+        event_time=None if event_time_source == "received" else event_time,
+        event_time_source=event_time_source,
+        origin=envelope.origin,
     )
 
 

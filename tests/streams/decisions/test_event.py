@@ -108,6 +108,7 @@ def test_the_event() -> None:
         event_id=event_id(*BASE_ID),
         event_name="ConvertedLead",
         event_time=RECEIVED_AT,
+        event_time_source="received",
         source_id="acme",
         module=Module.LEADS,
         record_id="5725767000000438001",
