@@ -7,6 +7,9 @@ REPLAY = "zoho.webhooks.replay"
 INVALID = "zoho.webhooks.invalid"
 CONVERSIONS = "cdp.conversions"
 CONVERSIONS_DEADLETTER = "cdp.conversions.deadletter"
+# The sweep's high-water mark per source and module: compacted, one partition, read
+# whole by whichever worker leads the sweep.
+SWEEP_MARKS = "zoho.sweep.marks"
 
 DAY_MS = 24 * 60 * 60 * 1000
 

@@ -5,7 +5,7 @@ each failure is routed to a topic with its reason (see the README's delivery not
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import aiohttp
@@ -21,6 +21,7 @@ from streams import metrics, tables, topics
 from streams.app import app, settings, sources
 from streams.clients.cdp import CdpAnswer, CdpClient, deliver
 from streams.clients.zoho_crm import ZohoClients
+from streams.decisions.event import Lateness
 from streams.decisions.process import Rejected, Tracked, process
 from streams.decisions.status import RecordState
 from streams.send import send_confirmed
@@ -39,7 +40,8 @@ async def convert_webhooks(stream: StreamT[bytes]) -> None:
 
 
 async def handle_webhook(message: faust.types.Message, crm: ZohoClients) -> None:
-    outcome = await process(message.value, sources, state_of, crm.get_record)
+    lateness = Lateness(datetime.now(UTC), timedelta(days=settings.late_conversion_days))
+    outcome = await process(message.value, sources, state_of, crm.get_record, lateness)
     if isinstance(outcome, Rejected):
         await park_invalid(message, outcome)
         return
@@ -90,6 +92,12 @@ async def park_invalid(message: faust.types.Message, rejected: Rejected) -> None
 def _count(tracked: Tracked) -> None:
     outcome = "converted" if tracked.conversion else "tracked" if tracked.mapped else "unmapped"
     metrics.webhooks.labels(tracked.source_id, outcome).inc()
+    if tracked.conversion:
+        metrics.conversions.labels(tracked.source_id, tracked.origin).inc()
+        if tracked.origin == "sweep":
+            metrics.sweep_only_conversions.labels(tracked.source_id).inc()
+        if tracked.conversion.late:
+            metrics.late_conversions.labels(tracked.source_id).inc()
     for field in tracked.unusable:
         metrics.unusable_identifiers.labels(tracked.source_id, field).inc()
 

@@ -6,7 +6,7 @@ import sys
 import faust
 from prometheus_client import start_http_server
 
-from streams import agents  # noqa: F401 - registers the agents with the app
+from streams import agents, sweep  # noqa: F401 - registers the agents and the sweep
 from streams.app import app, settings
 from streams.commands.topics import missing_topics
 

@@ -12,3 +12,35 @@ unusable_identifiers = Counter(
 )
 cdp_posts = Counter("worker_cdp_posts", "Batches posted to the CDP, by outcome.", ["outcome"])
 cdp_rejected = Counter("worker_cdp_rejected", "Conversions the CDP rejected for good.")
+conversions = Counter(
+    "worker_conversions",
+    "Conversions emitted, by source and the origin of the envelope that made them "
+    "(webhook, sweep, backfill).",
+    ["source", "origin"],
+)
+sweep_only_conversions = Counter(
+    "worker_sweep_only_conversions",
+    "Conversions only the sweep found: their webhook never arrived (or came later).",
+    ["source"],
+)
+late_conversions = Counter(
+    "worker_late_conversions",
+    "Conversions emitted with late=true: event_time older than LATE_CONVERSION_DAYS.",
+    ["source"],
+)
+zoho_calls = Counter(
+    "worker_zoho_api_calls", "Zoho CRM API calls, retries included, by kind.", ["source", "call"]
+)
+sweep_runs = Counter(
+    "worker_sweep_runs",
+    "Sweeps of a source, by outcome (complete, budget_spent, failed).",
+    ["source", "outcome"],
+)
+sweep_records = Counter(
+    "worker_sweep_records", "Records the sweep read from the CRM API.", ["source", "module"]
+)
+sweep_envelopes = Counter(
+    "worker_sweep_envelopes",
+    "Envelopes the sweep published to zoho.webhooks.raw, by kind (record, timeline).",
+    ["source", "module", "kind"],
+)

@@ -17,3 +17,8 @@ conversions = app.topic(
 conversions_deadletter = app.topic(
     settings.topic(topics.CONVERSIONS_DEADLETTER), key_serializer="raw", value_serializer="raw"
 )
+# The raw topic alone: where the sweep publishes the envelopes it reads from the CRM.
+raw = app.topic(settings.topic(topics.RAW), key_serializer="raw", value_serializer="raw")
+sweep_marks = app.topic(
+    settings.topic(topics.SWEEP_MARKS), key_serializer="raw", value_serializer="raw"
+)

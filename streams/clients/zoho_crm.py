@@ -71,8 +71,9 @@ THROTTLE_BASE_S = 10.0
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
-# Told the kind of each CRM API call made ("record", "list", "failures", "timeline").
-CallCounter = Callable[[str], None]
+# Told the source and kind of each CRM API call made ("record", "list", "failures",
+# "timeline"), retries included: each one spends Zoho API credits.
+CallCounter = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ class ZohoCrmClient:
         while True:
             token = await self._access_token(rejected)
             if self._count_call is not None:
-                self._count_call(kind)
+                self._count_call(self._source.id, kind)
             answer = await self._call(
                 "GET",
                 token.api_domain + url_path,

@@ -62,6 +62,13 @@ def desired_topics(
         )
         for table in TABLE_NAMES
     ]
+    wanted.append(
+        DesiredTopic(
+            settings.topic(topics.SWEEP_MARKS),
+            1,
+            {"cleanup.policy": "compact", "retention.ms": "-1"},
+        )
+    )
     return wanted
 
 

@@ -45,6 +45,10 @@ def test_every_topic_has_explicit_partitions_retention_and_clean_up() -> None:
             6,
             {"cleanup.policy": "compact", "retention.ms": "-1"},
         ),
+        # Read whole by the sweep's leader: one partition, the latest mark per key.
+        "p.zoho.sweep.marks": DesiredTopic(
+            "p.zoho.sweep.marks", 1, {"cleanup.policy": "compact", "retention.ms": "-1"}
+        ),
     }
 
 
@@ -68,7 +72,7 @@ def test_retention_overrides_change_only_their_topic() -> None:
 def test_nothing_exists_so_everything_is_created() -> None:
     wanted = desired_topics(SETTINGS)
     changes = plan(wanted, {})
-    assert changes == [Change(t.name, "create", t.configs, 6) for t in wanted]
+    assert changes == [Change(t.name, "create", t.configs, t.partitions) for t in wanted]
 
 
 def test_only_the_missing_topics_are_created() -> None:
@@ -79,6 +83,7 @@ def test_only_the_missing_topics_are_created() -> None:
         "p.cdp.conversions",
         "p.cdp.conversions.deadletter",
         "p.worker-record-states-changelog",
+        "p.zoho.sweep.marks",
     ]
 
 
