@@ -93,8 +93,13 @@ class _Answer:
     def json(self) -> dict[str, Any]:
         return json_object(self.body) or {}
 
-    def exact_json(self) -> dict[str, Any]:
-        return exact_json_object(self.body) or {}
+    def document(self, what: str) -> dict[str, Any]:
+        """The answer's JSON object, amounts exact; an answer that is none (cut at the
+        size limit, or not JSON) is refused rather than read as empty."""
+        document = exact_json_object(self.body)
+        if document is None:
+            raise CrmRefused(f"Zoho CRM answered the {what} request with no JSON object")
+        return document
 
     def code(self) -> str | None:
         code = self.json().get("code") or self.json().get("error")
@@ -163,7 +168,7 @@ class ZohoCrmClient:
         )
         if answer.status in (204, 304):
             return EMPTY_PAGE
-        return page_of(answer.exact_json())
+        return page_of(answer.document("list"))
 
     async def webhook_failures(
         self, module: Module, since: date, until: date, page: int = 1
@@ -174,7 +179,7 @@ class ZohoCrmClient:
         )
         if answer.status in (204, 304, 404):
             return FailedRecords((), False)
-        return failed_records(answer.json(), module)
+        return failed_records(answer.document("failures"), module)
 
     async def timeline_page(
         self, module: Module, record_id: str, page_token: str | None = None
@@ -185,7 +190,7 @@ class ZohoCrmClient:
         )
         if answer.status in (204, 304, 404):
             return TimelinePage((), None)
-        return status_changes(answer.json(), module)
+        return status_changes(answer.document("timeline"), module)
 
     async def _crm_get(
         self,
@@ -331,8 +336,14 @@ class ZohoCrmClient:
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
-                body = await response.content.read(MAX_ANSWER_BYTES)
-                return _Answer(response.status, body, response.headers.get("Retry-After"))
+                # read(n) returns what has arrived, up to n: a page of records comes
+                # in many chunks.
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        break
+                return _Answer(response.status, bytes(body), response.headers.get("Retry-After"))
         except TimeoutError:
             return _Answer(None, failure="timeout")
         except aiohttp.ClientError as error:
