@@ -259,7 +259,7 @@ class ZohoStandIn:
         converted = query.get("converted", "false")
         since = _time(if_modified_since) if if_modified_since else None
         found = []
-        for (record_module, record_id), record in self.records.items():
+        for (record_module, record_id), record in list(self.records.items()):
             if record_module != module:
                 continue
             if module == "Leads" and converted != "both":
