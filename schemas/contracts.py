@@ -71,7 +71,14 @@ CHANNELS: Mapping[str, Channel] = {
     topics.RAW: Channel(
         "rawWebhooks",
         "raw_envelope",
-        (("acceptWebhook", "The ingress, once per accepted webhook request."),),
+        (
+            ("acceptWebhook", "The ingress, once per accepted webhook request."),
+            (
+                "sweepCrm",
+                "The worker's sweep and `zoho-cdp-backfill`, for records read from the "
+                "Zoho CRM API (`origin` sweep or backfill).",
+            ),
+        ),
         (("convertRawWebhooks", "The worker's webhook agent."),),
     ),
     topics.REPLAY: Channel(

@@ -154,7 +154,8 @@ def _count(source: SourceConfig, module: Module, read: ModuleRead) -> None:
         "sweep read",
         extra={
             "source_id": source.id,
-            "module": module.value,
+            # `module` is a LogRecord attribute of its own.
+            "crm_module": module.value,
             "records": read.records,
             "envelopes": read.envelopes,
             "recovered": read.recovered,

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from harness.pipeline import REPO, Pipeline, ingress_ready, read_topic, running_pipeline, wait_for
+from harness.pipeline import REPO, Pipeline, ingress_ready, running_pipeline, wait_for
 from tests.zoho_stand_in import StandInThread, ZohoStandIn
 from zoho.listing import zoho_time
 
@@ -110,8 +110,6 @@ async def worker_caught_up(pipeline: Pipeline) -> None:
     try:
 
         async def probe() -> bool:
-            from aiokafka import AIOKafkaConsumer
-
             topic = pipeline.topic("zoho.webhooks.raw")
             partitions = [TopicPartition(topic, p) for p in range(2)]
             consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.bootstrap)
@@ -137,11 +135,23 @@ async def test_a_webhook_that_never_arrived_converts_from_the_next_sweep(
 ) -> None:
     lost, cdp_id = new_id(), f"cdp-lost-{uuid.uuid4().hex[:6]}"
     zoho.records[("Leads", lost)] = lead("Pre-Qualified", cdp_id, at(30))
+    lost_deal, deal_cdp_id = new_id(), f"cdp-deal-{uuid.uuid4().hex[:6]}"
+    zoho.records[("Deals", lost_deal)] = {
+        "Stage": "Closed Won",
+        "Amount": 2500,
+        "CDP_ID": deal_cdp_id,
+        "Modified_By": {"name": "Priya Raman", "id": "5725767000000411001"},
+        "Modified_Time": zoho_time(at(29)),
+    }
 
     [event] = await delivered(swept, cdp_id, "the sweep's conversion at the CDP")
     assert event["record_id"] == lost and event["event_name"] == "ConvertedLead"
     assert datetime.fromisoformat(event["event_time"]) == at(30)
     assert event["event_time_source"] == "modified_time" and event["late"] is False
+    [deal] = await delivered(swept, deal_cdp_id, "the sweep's deal conversion")
+    assert (deal["module"], deal["event_name"], deal["value"]) == ("Deals", "Purchase", "2500.00")
+    log = swept.processes["worker"].log_path.read_text(errors="replace")
+    assert "sweep failed" not in log and '"message": "sweep read"' in log
     # The control: the same record, for the source whose sweep is off, converts nothing.
     await worker_caught_up(swept)
     assert events(swept, cdp_id, "unswept") == []
@@ -205,17 +215,28 @@ async def test_a_status_passed_through_is_recovered_from_failures_and_timeline(
     assert f"Leads/{passed}" in zoho.timeline_requests
 
 
-async def latest_mark(pipeline: Pipeline) -> datetime | None:
-    """The latest mark written: every record the sweep has seen so far is a lead, so it
-    is the Leads mark."""
-    marks = await read_topic(pipeline.bootstrap, pipeline.topic("zoho.sweep.marks"))
-    return max((datetime.fromisoformat(m["mark"]) for m in marks), default=None)
+async def latest_mark(pipeline: Pipeline, key: bytes = b"swept:Leads") -> datetime | None:
+    """The latest mark written under the key."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partition = TopicPartition(pipeline.topic("zoho.sweep.marks"), 0)
+        consumer.assign([partition])
+        await consumer.seek_to_beginning(partition)
+        end = (await consumer.end_offsets([partition]))[partition]
+        mark = None
+        while await consumer.position(partition) < end:
+            for record in (await consumer.getmany(partition, timeout_ms=500)).get(partition, []):
+                if record.key == key and record.value:
+                    mark = datetime.fromisoformat(json.loads(record.value)["mark"])
+        return mark
+    finally:
+        await consumer.stop()
 
 
 async def test_the_sweep_resumes_from_its_mark_after_a_restart_and_runs_on_one_worker_of_two(
     swept: Pipeline, zoho: ZohoStandIn
 ) -> None:
-    # Every record of these tests is a lead: the only mark is the Leads one.
     await wait_for(lambda: latest_mark(swept), 120, "a sweep mark")
     swept.processes["worker"].stop()
     mark = await latest_mark(swept)

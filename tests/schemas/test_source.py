@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from schemas.sources_file import SourcesFileError, load_sources
+from tests.builders import zoho_source
 from zoho.fields import Module
 
 GOOD = """
@@ -75,3 +76,14 @@ def test_a_duplicate_id_is_refused(tmp_path: Path) -> None:
     entry = f"  - id: a\n    api_key: '{'k' * 20}'\n    exchange_rate: '1'\n    currency: USD\n"
     with pytest.raises(SourcesFileError, match="used twice"):
         load_sources(write(tmp_path, "sources:\n" + entry + entry), {})
+
+
+def test_the_cdp_id_field_and_the_sweep_have_defaults_and_a_source_may_change_them() -> None:
+    source = zoho_source()
+    assert source.cdp_id_field == "CDP_ID" and source.sweep is True
+    assert not source.can_call_crm(), "no refresh token yet"
+    assert zoho_source(refresh_token="1000.r").can_call_crm()
+    custom = zoho_source(cdp_id_field="CDP_Ref__c", sweep=False)
+    assert (custom.cdp_id_field, custom.sweep) == ("CDP_Ref__c", False)
+    with pytest.raises(SourcesFileError, match="cdp_id_field"):
+        zoho_source(cdp_id_field="CDP ID; drop")
