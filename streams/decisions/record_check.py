@@ -36,6 +36,11 @@ def needs_lookup(
     credits are not spent on the edits in between."""
     if event_name is None or event_name in state.emitted:
         return False
+    if change.origin != "webhook":
+        # The sweep and the backfill read the record from the CRM themselves; a status
+        # recovered from its timeline is one the record has left, which verify would
+        # refuse.
+        return False
     return source.verify or (source.enrich and bool(missing_fields(change, source)))
 
 

@@ -221,6 +221,10 @@ EMITTED = RecordState(
         ),  # a deal with an amount has nothing to fill
         ({"enrich": True}, deal(amount=None), EMPTY, True),
         ({"enrich": True}, change(status="Contacted", amount=None), EMPTY, False),
+        # Read from the CRM by the sweep or the backfill: the record itself, already; a
+        # status recovered from the timeline is no longer the record's and would fail.
+        ({"verify": True}, change(origin="sweep"), EMPTY, False),
+        ({"verify": True, "enrich": True}, change(origin="backfill", amount=None), EMPTY, False),
     ],
 )
 def test_needs_lookup(
