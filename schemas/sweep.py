@@ -14,3 +14,9 @@ class SweepMark(BaseModel):
     schema_version: Literal[1] = 1
     mark: datetime = Field(description="Latest Modified_Time read, in Zoho's clock.")
     updated_at: datetime
+    seen: dict[str, datetime] = Field(
+        default_factory=dict,
+        description="Envelope ids published for records modified within the overlap before "
+        "the mark, with their Modified_Time: the next sweep re-reads them and need not "
+        "publish them again.",
+    )

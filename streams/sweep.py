@@ -28,7 +28,7 @@ from streams import metrics, topics
 from streams.app import app, settings, sources
 from streams.clients.zoho_crm import ZohoClients, ZohoCrmClient
 from streams.crm_reader import ModuleRead, read_modified, recover_from_failures
-from streams.decisions.sweep import Budget, mark_key, sweep_since
+from streams.decisions.sweep import Budget, envelope_time, mark_key, recent, sweep_since
 from streams.send import send_confirmed
 from zoho.fields import RECORD_ID_FIELDS, Module, module_of
 
@@ -85,45 +85,14 @@ app.timer(settings.zoho_sweep_interval_s, on_leader=True)(sweep)
 
 
 async def sweep_source(
-    client: ZohoCrmClient, source: SourceConfig, marks: Mapping[str, datetime]
+    client: ZohoCrmClient, source: SourceConfig, marks: Mapping[str, SweepMark]
 ) -> str:
     budget = Budget(settings.zoho_sweep_max_calls)
     started = datetime.now(UTC)
     complete = True
     for module in Module:
         key = mark_key(source.id, module)
-        since = sweep_since(
-            marks.get(key),
-            started,
-            timedelta(seconds=settings.zoho_sweep_overlap_s),
-            timedelta(seconds=settings.zoho_sweep_first_lookback_s),
-        )
-        read = await read_modified(
-            client,
-            source,
-            module,
-            since=since,
-            until=None,
-            origin="sweep",
-            budget=budget,
-            send=publish,
-            now=_now,
-        )
-        if read.complete:
-            await recover_from_failures(
-                client,
-                source,
-                module,
-                since=since,
-                until=started,
-                origin="sweep",
-                budget=budget,
-                send=publish,
-                now=_now,
-                read=read,
-            )
-        await _advance(key, marks.get(key), read)
-        _count(source, module, read)
+        read = await sweep_module(client, source, module, marks.get(key), budget, started)
         complete = complete and read.complete
     if not complete:
         log.warning(
@@ -133,22 +102,91 @@ async def sweep_source(
     return "complete" if complete else "budget_spent"
 
 
+async def sweep_module(
+    client: ZohoCrmClient,
+    source: SourceConfig,
+    module: Module,
+    old: SweepMark | None,
+    budget: Budget,
+    started: datetime,
+) -> ModuleRead:
+    overlap = timedelta(seconds=settings.zoho_sweep_overlap_s)
+    since = sweep_since(
+        old.mark if old else None,
+        started,
+        overlap,
+        timedelta(seconds=settings.zoho_sweep_first_lookback_s),
+    )
+    seen = dict(old.seen) if old else {}
+    skipped = 0
+
+    async def publish_new(envelope: RawEnvelope) -> None:
+        nonlocal skipped
+        if envelope.envelope_id in seen:
+            skipped += 1  # published by an earlier sweep, read again in the overlap
+            return
+        await publish(envelope)
+        at = envelope_time(envelope)
+        if at is not None:
+            seen[envelope.envelope_id] = at
+
+    read = await read_modified(
+        client,
+        source,
+        module,
+        since=since,
+        until=None,
+        origin="sweep",
+        budget=budget,
+        send=publish_new,
+        now=_now,
+    )
+    if read.complete:
+        await recover_from_failures(
+            client,
+            source,
+            module,
+            since=since,
+            until=started,
+            origin="sweep",
+            budget=budget,
+            send=publish_new,
+            now=_now,
+            read=read,
+        )
+    await _advance(mark_key(source.id, module), old, read, seen, overlap)
+    _count(source, module, read, skipped)
+    return read
+
+
 async def publish(envelope: RawEnvelope) -> None:
     module = module_of(envelope.parameters)
     key = record_key(envelope.source_id, envelope.parameters[RECORD_ID_FIELDS[module]])
     await send_confirmed(topics.raw, key, envelope.model_dump_json().encode())
 
 
-async def _advance(key: str, old: datetime | None, read: ModuleRead) -> None:
-    if read.mark is None or (old is not None and read.mark <= old):
+async def _advance(
+    key: str,
+    old: SweepMark | None,
+    read: ModuleRead,
+    seen: dict[str, datetime],
+    overlap: timedelta,
+) -> None:
+    times = [t for t in (read.mark, old.mark if old else None) if t is not None]
+    if not times:
         return
-    value = SweepMark(mark=read.mark, updated_at=datetime.now(UTC))
+    mark = max(times)
+    kept = recent(seen, mark, overlap)
+    if old is not None and old.mark == mark and old.seen == kept:
+        return
+    value = SweepMark(mark=mark, updated_at=datetime.now(UTC), seen=kept)
     await send_confirmed(topics.sweep_marks, key.encode(), value.model_dump_json().encode())
 
 
-def _count(source: SourceConfig, module: Module, read: ModuleRead) -> None:
+def _count(source: SourceConfig, module: Module, read: ModuleRead, skipped: int) -> None:
     metrics.sweep_records.labels(source.id, module.value).inc(read.records)
-    metrics.sweep_envelopes.labels(source.id, module.value, "record").inc(read.envelopes)
+    # Envelopes published: those read again in the overlap and published before are not.
+    metrics.sweep_envelopes.labels(source.id, module.value, "record").inc(read.envelopes - skipped)
     metrics.sweep_envelopes.labels(source.id, module.value, "timeline").inc(read.recovered)
     log.info(
         "sweep read",
@@ -160,6 +198,7 @@ def _count(source: SourceConfig, module: Module, read: ModuleRead) -> None:
             "envelopes": read.envelopes,
             "recovered": read.recovered,
             "without_cdp_id": read.without_cdp_id,
+            "already_published": skipped,
             "mark": read.mark.isoformat() if read.mark else None,
         },
     )
@@ -169,7 +208,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def read_marks(settings: Settings) -> dict[str, datetime]:
+async def read_marks(settings: Settings) -> dict[str, SweepMark]:
     """Every mark in the compacted topic, the latest per key."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -197,7 +236,7 @@ async def _read_to_end(consumer: AIOKafkaConsumer, partition: TopicPartition) ->
             if record.key is None or record.value is None:
                 continue
             try:
-                marks[record.key.decode()] = SweepMark.model_validate_json(record.value).mark
+                marks[record.key.decode()] = SweepMark.model_validate_json(record.value)
             except (UnicodeDecodeError, ValidationError):
                 log.warning("unreadable sweep mark skipped", extra={"offset": record.offset})
     return marks

@@ -15,8 +15,14 @@ from typing import Any
 from schemas.envelope import Origin, RawEnvelope
 from schemas.source import SourceConfig
 from streams.decisions.status import event_for_status
-from zoho.fields import CDP_ID_FIELD, MODIFIED_BY_FIELD, STATUS_FIELDS, Module
-from zoho.listing import modified_time
+from zoho.fields import (
+    CDP_ID_FIELD,
+    MODIFIED_BY_FIELD,
+    MODIFIED_TIME_FIELD,
+    STATUS_FIELDS,
+    Module,
+)
+from zoho.listing import modified_time, parse_time
 from zoho.records import webhook_parameters
 from zoho.timeline import StatusChange
 
@@ -37,6 +43,30 @@ def advanced_mark(mark: datetime | None, records: Iterable[Mapping[str, Any]]) -
     if mark is not None:
         times.append(mark)
     return max(times, default=None)
+
+
+# At most this many envelope ids are remembered per mark; past it the oldest are
+# forgotten, which only means publishing them once more.
+MAX_SEEN = 1000
+
+
+def recent(
+    seen: Mapping[str, datetime], mark: datetime | None, overlap: timedelta
+) -> dict[str, datetime]:
+    """The envelope ids the next sweep will read again (modified within the overlap before
+    the mark), so it can leave them out; the latest MAX_SEEN of them."""
+    if mark is None:
+        return {}
+    kept = sorted(
+        ((envelope_id, at) for envelope_id, at in seen.items() if at >= mark - overlap),
+        key=lambda item: item[1],
+    )
+    return dict(kept[-MAX_SEEN:])
+
+
+def envelope_time(envelope: RawEnvelope) -> datetime | None:
+    """The Modified_Time of the record reading the envelope holds."""
+    return parse_time(envelope.parameters.get(MODIFIED_TIME_FIELD))
 
 
 def mark_key(source_id: str, module: Module) -> str:

@@ -152,6 +152,15 @@ async def test_a_webhook_that_never_arrived_converts_from_the_next_sweep(
     assert (deal["module"], deal["event_name"], deal["value"]) == ("Deals", "Purchase", "2500.00")
     log = swept.processes["worker"].log_path.read_text(errors="replace")
     assert "sweep failed" not in log and '"message": "sweep read"' in log
+    # Sweeps go on reading the record again in their overlap; it is published once.
+    calls = len(zoho.list_calls)
+    await wait_for(lambda: _now(len(zoho.list_calls) >= calls + 6), 60, "three more sweeps")
+    published = [
+        message
+        for message in await swept.read_topic("zoho.webhooks.raw")
+        if message["parameters"].get("lead_id") == lost
+    ]
+    assert [message["origin"] for message in published] == ["sweep"]
     # The control: the same record, for the source whose sweep is off, converts nothing.
     await worker_caught_up(swept)
     assert events(swept, cdp_id, "unswept") == []

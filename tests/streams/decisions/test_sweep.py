@@ -8,8 +8,11 @@ from streams.decisions.event import Lateness
 from streams.decisions.process import Tracked, process
 from streams.decisions.status import RecordState
 from streams.decisions.sweep import (
+    MAX_SEEN,
     Budget,
     advanced_mark,
+    envelope_time,
+    recent,
     record_envelope,
     sweep_since,
     timeline_envelopes,
@@ -168,3 +171,23 @@ async def test_an_old_conversion_is_flagged_late() -> None:
     assert fresh.conversion and not fresh.conversion.late
     assert stale.conversion and stale.conversion.late
     assert json.loads(stale.conversion.model_dump_json())["late"] is True
+
+
+def test_the_envelopes_read_again_in_the_overlap_are_remembered() -> None:
+    mark = datetime(2024, 5, 1, 11, 0, tzinfo=UTC)
+    seen = {
+        "old": mark - timedelta(minutes=6),
+        "edge": mark - OVERLAP,
+        "new": mark - timedelta(minutes=1),
+    }
+    assert recent(seen, mark, OVERLAP) == {"edge": seen["edge"], "new": seen["new"]}
+    assert recent(seen, None, OVERLAP) == {}
+    many = {f"e{n}": mark - timedelta(seconds=n / 10) for n in range(MAX_SEEN + 5)}
+    kept = recent(many, mark, OVERLAP)
+    assert len(kept) == MAX_SEEN and "e0" in kept and f"e{MAX_SEEN + 4}" not in kept
+
+
+def test_an_envelope_knows_its_records_modified_time() -> None:
+    envelope = record_envelope(source(), Module.LEADS, lead(), "sweep", NOW)
+    assert envelope is not None
+    assert envelope_time(envelope) == datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
