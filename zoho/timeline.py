@@ -6,7 +6,7 @@ left before anyone looked can still be known."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +30,9 @@ def timeline_query(page_token: str | None) -> dict[str, str]:
 
 
 def failures_query(module: Module, since: date, until: date, page: int) -> dict[str, str]:
-    """Dates, not times (`YYYY-MM-DD`): the window is narrowed again by the timeline."""
+    """Dates, not times (`YYYY-MM-DD`), which Zoho reads in the org's time zone: a day
+    more on each side covers any zone, and the timeline's times narrow it again."""
+    since, until = since - timedelta(days=1), until + timedelta(days=1)
     if (until - since).days > MAX_FAILURE_SPAN_DAYS:
         since = date.fromordinal(until.toordinal() - MAX_FAILURE_SPAN_DAYS)
     return {

@@ -49,16 +49,17 @@ def test_the_failures_name_each_record_of_the_module_once() -> None:
     assert deals.record_ids == ("5725767000000512007",)
 
 
-def test_failures_are_asked_for_by_date_within_90_days() -> None:
+def test_failures_are_asked_for_by_date_a_day_wider_within_90_days() -> None:
     assert failures_query(Module.LEADS, date(2024, 5, 1), date(2024, 5, 2), 1) == {
         "module": "Leads",
-        "from": "2024-05-01",
-        "to": "2024-05-02",
+        "from": "2024-04-30",
+        "to": "2024-05-03",
         "page": "1",
         "per_page": "200",
     }
     query = failures_query(Module.LEADS, date(2023, 1, 1), date(2024, 5, 2), 2)
-    assert query["from"] == "2024-02-02" and query["page"] == "2"
+    assert (query["from"], query["to"]) == ("2024-02-03", "2024-05-03")
+    assert query["page"] == "2"
 
 
 def test_timeline_paging_sends_per_page_only_first() -> None:

@@ -213,8 +213,8 @@ async def test_a_passed_through_status_is_recovered_from_failures_and_timeline(
     assert recovered[0].parameters["modified_by"] == "Sam" and read.recovered == 1
     assert zoho.failure_requests[0] | {} == {
         "module": "Leads",
-        "from": "2024-05-01",
-        "to": "2024-05-02",
+        "from": "2024-04-30",
+        "to": "2024-05-03",
         "page": "1",
         "per_page": "200",
     }
