@@ -60,14 +60,6 @@ class SourceConfig(BaseModel):
         "failed to post; needs client_id, client_secret and refresh_token.",
     )
 
-    def can_call_crm(self) -> bool:
-        """Whether the source has what a Zoho CRM API call needs."""
-        return bool(
-            self.client_id
-            and self.client_secret.get_secret_value()
-            and self.refresh_token.get_secret_value()
-        )
-
     @field_validator("currency")
     @classmethod
     def _iso_4217(cls, value: str) -> str:

@@ -28,7 +28,14 @@ from streams import metrics, topics
 from streams.app import app, settings, sources
 from streams.clients.zoho_crm import ZohoClients, ZohoCrmClient
 from streams.crm_reader import ModuleRead, read_modified, recover_from_failures
-from streams.decisions.sweep import Budget, envelope_time, mark_key, recent, sweep_since
+from streams.decisions.sweep import (
+    Budget,
+    envelope_time,
+    mark_key,
+    recent,
+    sweep_since,
+    swept,
+)
 from streams.send import send_confirmed
 from zoho.fields import RECORD_ID_FIELDS, Module, module_of
 
@@ -61,13 +68,13 @@ class SweepClients(mode.Service):
 
 async def sweep() -> None:
     crm = SweepClients.crm
-    if crm is None or not settings.zoho_sweep_enabled:
+    if crm is None:
         return
-    swept = [s for s in list(sources.values()) if s.sweep and s.can_call_crm()]
-    if not swept:
+    chosen = [s for s in list(sources.values()) if swept(s, settings.zoho_sweep_enabled)]
+    if not chosen:
         return
     marks = await read_marks(settings)
-    for source in swept:
+    for source in chosen:
         try:
             outcome = await sweep_source(crm.for_source(source), source, marks)
         except Exception as error:  # noqa: BLE001 - one source's failure stops not the others

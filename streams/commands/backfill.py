@@ -31,7 +31,7 @@ from streams.clients.zoho_crm import ZohoCrmClient
 from streams.commands.backfill_plan import BackfillTally, summary_text
 from streams.commands.replay_plan import BadSelection, parse_time
 from streams.crm_reader import read_modified, recover_from_failures
-from streams.decisions.sweep import Budget
+from streams.decisions.sweep import Budget, can_call_crm
 from zoho.crm_api import ZohoError
 from zoho.fields import RECORD_ID_FIELDS, Module, module_of
 
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     source = sources.get(request.source_id)
     if source is None:
         sys.exit(f"no source {request.source_id!r} in {settings.sources_file}")
-    if not source.can_call_crm():
+    if not can_call_crm(source):
         sys.exit(
             f"source {source.id!r} has no client_id, client_secret and refresh_token: the "
             "backfill reads the Zoho CRM API with them"

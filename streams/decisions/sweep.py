@@ -29,6 +29,20 @@ from zoho.timeline import StatusChange
 _ENVELOPE_NAMESPACE = uuid.UUID("6f1c1a52-8d0e-4c8e-9b43-3f0a9c5e7d21")
 
 
+def can_call_crm(source: SourceConfig) -> bool:
+    """Whether the source has what a Zoho CRM API call needs."""
+    return bool(
+        source.client_id
+        and source.client_secret.get_secret_value()
+        and source.refresh_token.get_secret_value()
+    )
+
+
+def swept(source: SourceConfig, enabled: bool) -> bool:
+    """Whether the sweep reads this source: on globally and for it, with credentials."""
+    return enabled and source.sweep and can_call_crm(source)
+
+
 def sweep_since(
     mark: datetime | None, now: datetime, overlap: timedelta, first_lookback: timedelta
 ) -> datetime:

@@ -10,11 +10,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from harness.pipeline import REPO, Pipeline, ingress_ready, running_pipeline, wait_for
+from harness.pipeline import (
+    REPO,
+    Pipeline,
+    Process,
+    free_port,
+    ingress_ready,
+    running_pipeline,
+    wait_for,
+)
 from tests.zoho_stand_in import StandInThread, ZohoStandIn
 from zoho.listing import zoho_time
 
@@ -84,11 +93,24 @@ sources:
         "ZOHO_SWEEP_INTERVAL_S": "2",
         "ZOHO_SWEEP_OVERLAP_S": str(OVERLAP_S),
         "ZOHO_SWEEP_FIRST_LOOKBACK_S": str(3 * 24 * 3600),
+        "WORKER_METRICS_PORT": str(free_port()),
     }
     with running_pipeline(kafka_bootstrap, workdir, sources_yaml, env) as running:
         yield running
         for process in running.processes.values():
             print(f"--- {process.name} log tail ---\n{process.log_tail()}")  # noqa: T201
+
+
+async def metric(pipeline: Pipeline, name: str, **labels: str) -> float:
+    """A counter of the worker's /metrics, 0 when it has no such sample yet."""
+    url = f"http://127.0.0.1:{pipeline.env['WORKER_METRICS_PORT']}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def events(pipeline: Pipeline, cdp_id: str, source_id: str = "swept") -> list[dict[str, Any]]:
@@ -152,6 +174,10 @@ async def test_a_webhook_that_never_arrived_converts_from_the_next_sweep(
     assert (deal["module"], deal["event_name"], deal["value"]) == ("Deals", "Purchase", "2500.00")
     log = swept.processes["worker"].log_path.read_text(errors="replace")
     assert "sweep failed" not in log and '"message": "sweep read"' in log
+    assert await metric(swept, "worker_sweep_only_conversions_total", source="swept") == 2
+    assert await metric(swept, "worker_conversions_total", origin="sweep", source="swept") == 2
+    assert await metric(swept, "worker_zoho_api_calls_total", call="list", source="swept") > 0
+    assert await metric(swept, "worker_sweep_records_total", module="Deals", source="swept") >= 1
     # Sweeps go on reading the record again in their overlap; it is published once.
     calls = len(zoho.list_calls)
     await wait_for(lambda: _now(len(zoho.list_calls) >= calls + 6), 60, "three more sweeps")
@@ -265,7 +291,14 @@ async def test_the_sweep_resumes_from_its_mark_after_a_restart_and_runs_on_one_w
     # From the mark, not from the first-sweep look-back of three days.
     assert call.if_modified_since == zoho_time(mark - timedelta(seconds=OVERLAP_S))
 
-    second = swept.process("worker-2", "streams.main")
+    # Its own metrics port: the first worker holds the configured one.
+    second = Process(
+        "worker-2",
+        [sys.executable, "-m", "streams.main"],
+        swept.env | {"WORKER_METRICS_PORT": "0"},
+        swept.workdir / "worker-2.log",
+    )
+    swept.processes["worker-2"] = second
     second.start()
 
     async def both_ready() -> bool:
@@ -341,6 +374,9 @@ async def test_backfill_dry_run_counts_by_event_and_sends_nothing(
     assert result.returncode == 0, result.stderr
     [first, *_] = await delivered(swept, f"cdp-old-{old[0]}", "a backfilled conversion")
     assert first["late"] is True and first["event_time_source"] == "modified_time"
+    await delivered(swept, f"cdp-old-{old[1]}", "the second backfilled conversion")
+    assert await metric(swept, "worker_late_conversions_total", source="swept") == 2
+    assert await metric(swept, "worker_conversions_total", origin="backfill", source="swept") == 2
     raw = await swept.read_topic("zoho.webhooks.raw")
     assert len([message for message in raw if message.get("origin") == "backfill"]) == 3
     assert json.loads(json.dumps(first))["record_id"] == old[0]

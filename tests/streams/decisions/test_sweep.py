@@ -11,10 +11,12 @@ from streams.decisions.sweep import (
     MAX_SEEN,
     Budget,
     advanced_mark,
+    can_call_crm,
     envelope_time,
     recent,
     record_envelope,
     sweep_since,
+    swept,
     timeline_envelopes,
 )
 from streams.decisions.validation import validate
@@ -191,3 +193,12 @@ def test_an_envelope_knows_its_records_modified_time() -> None:
     envelope = record_envelope(source(), Module.LEADS, lead(), "sweep", NOW)
     assert envelope is not None
     assert envelope_time(envelope) == datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+
+
+def test_only_sources_with_credentials_and_the_sweep_on_are_swept() -> None:
+    credentials = {"client_id": "1000.C", "client_secret": "s", "refresh_token": "1000.r"}
+    assert not can_call_crm(source()) and not swept(source(), True)
+    assert can_call_crm(source(**credentials)) and swept(source(**credentials), True)
+    assert not swept(source(**credentials), False)
+    assert not swept(source(**credentials, sweep=False), True)
+    assert not can_call_crm(source(**credentials | {"refresh_token": ""}))
