@@ -73,7 +73,11 @@ async def sweep() -> None:
     chosen = [s for s in list(sources.values()) if swept(s, settings.zoho_sweep_enabled)]
     if not chosen:
         return
-    marks = await read_marks(settings)
+    try:
+        marks = await read_marks(settings)
+    except Exception as error:  # noqa: BLE001 - an exception would end the timer for good
+        log.warning("sweep skipped: its marks cannot be read", extra={"error": repr(error)})
+        return
     for source in chosen:
         try:
             outcome = await sweep_source(crm.for_source(source), source, marks)

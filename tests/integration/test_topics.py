@@ -91,6 +91,7 @@ async def test_the_command_creates_everything_once_then_changes_only_what_differ
         f"{prefix}cdp.conversions",
         f"{prefix}cdp.conversions.deadletter",
         f"{prefix}worker-record-states-changelog",
+        f"{prefix}zoho.sweep.marks",
     ]
 
     first = await asyncio.to_thread(run, "streams.commands.topics", env)
@@ -103,6 +104,8 @@ async def test_the_command_creates_everything_once_then_changes_only_what_differ
     assert created[f"{prefix}cdp.conversions"]["retention.ms"] == str(7 * DAY_MS)
     assert created[f"{prefix}cdp.conversions.deadletter"]["retention.ms"] == str(30 * DAY_MS)
     assert created[f"{prefix}worker-record-states-changelog"]["cleanup.policy"] == "compact"
+    marks = created[f"{prefix}zoho.sweep.marks"]
+    assert (marks["cleanup.policy"], marks["retention.ms"]) == ("compact", "-1")
 
     second = await asyncio.to_thread(run, "streams.commands.topics", env)
     assert second.returncode == 0, second.stderr
