@@ -1,26 +1,42 @@
 """The ingress application factory."""
 
+import logging
 from collections.abc import Mapping
 
 from aiohttp import web
 
 from ingress import handlers
+from ingress.admin import add_admin_routes
 from ingress.kafka import producer_context
-from ingress.keys import METRICS, SETTINGS, SOURCES
+from ingress.keys import FORCE_SEED, METRICS, SEED, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
+from ingress.sources_live import live_sources_context
 from ingress.zoho_setup import zoho_session_context
 from schemas.settings import Settings
 from schemas.source import SourceConfig
+from sources.registry import SourceRegistry
+
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, sources: Mapping[str, SourceConfig]) -> web.Application:
+def create_app(
+    settings: Settings,
+    sources: Mapping[str, SourceConfig] | None = None,
+    *,
+    seed: Mapping[str, SourceConfig] | None = None,
+    force_seed: bool = False,
+) -> web.Application:
+    """Without `sources`, the sources topic is followed live (and `seed` imported into it)."""
     # aiohttp answers 413 itself when a body is larger than client_max_size.
     app = web.Application(
         client_max_size=settings.max_body_bytes, middlewares=[handlers.count_requests]
     )
     app[SETTINGS] = settings
-    app[SOURCES] = sources
+    app[SOURCES] = SourceRegistry(settings) if sources is None else sources
+    app[SEED] = seed or {}
+    app[FORCE_SEED] = force_seed
     app[METRICS] = IngressMetrics()
+    app.cleanup_ctx.append(live_sources_context)
     app.cleanup_ctx.append(producer_context)
     app.cleanup_ctx.append(zoho_session_context)
     app.router.add_route("GET", "/sources/{source_id}", handlers.source_endpoint)
@@ -28,4 +44,8 @@ def create_app(settings: Settings, sources: Mapping[str, SourceConfig]) -> web.A
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics)
+    if add_admin_routes(app):
+        log.info("admin API on", extra={"path": "/admin/"})
+    else:
+        log.warning("admin API off: ADMIN_TOKEN is not set")
     return app

@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingress import zoho_setup
-from ingress.auth import BadApiKey, UnknownSource, authenticate
+from ingress.auth import BadApiKey, DisabledSource, UnknownSource, authenticate
 from ingress.kafka import kafka_reachable
 from ingress.keys import METRICS, PRODUCER, SETTINGS, SOURCES
 from ingress.parsing import UnparseableBody, is_webhook, merge_parameters, parse_body, record_id
@@ -44,6 +44,8 @@ def _authenticated_source(request: web.Request) -> SourceConfig:
         raise _error(web.HTTPNotFound, f"unknown source {source_id}") from None
     except BadApiKey:
         raise _error(web.HTTPUnauthorized, "missing or wrong api key") from None
+    except DisabledSource:
+        raise _error(web.HTTPGone, f"source {source_id} is disabled") from None
 
 
 async def accept_webhook(request: web.Request, source: SourceConfig) -> web.Response:

@@ -1,5 +1,6 @@
-"""`zoho-cdp-ingress`: serve the source URLs."""
+"""`zoho-cdp-ingress`: serve the source URLs and the admin API."""
 
+import argparse
 import logging
 import os
 import sys
@@ -10,30 +11,46 @@ from ingress.app import create_app
 from ingress.kafka import MissingTopics
 from schemas.logs import configure_logging
 from schemas.settings import Settings
+from schemas.source import SourceConfig
 from schemas.sources_file import SourcesFileError, load_sources
+from sources.crypto import NoEncryptionKey, SecretBox
+from sources.registry import MissingSourcesTopic
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="the sources file replaces sources of the same id in the sources topic",
+    )
+    arguments = parser.parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level)
     try:
-        sources = load_sources(settings.sources_file, dict(os.environ))
-    except SourcesFileError as error:
+        SecretBox.from_setting(settings.sources_encryption_keys)
+    except NoEncryptionKey as error:
         sys.exit(str(error))
+    seed: dict[str, SourceConfig] = {}
+    if settings.sources_file is not None:
+        try:
+            seed = load_sources(settings.sources_file, dict(os.environ))
+        except SourcesFileError as error:
+            sys.exit(str(error))
     logging.getLogger(__name__).info(
         "ingress starting",
-        extra={"sources": sorted(sources), "port": settings.ingress_port},
+        extra={"seed": sorted(seed), "port": settings.ingress_port},
     )
     try:
         web.run_app(
-            create_app(settings, sources),
+            create_app(settings, seed=seed, force_seed=arguments.force),
             host=settings.ingress_host,
             port=settings.ingress_port,
             print=None,
             # The source URL carries the api key and the Zoho code: no access log.
             access_log=None,
         )
-    except MissingTopics as error:
+    except (MissingTopics, MissingSourcesTopic) as error:
         sys.exit(str(error))
 
 

@@ -22,12 +22,16 @@ PAGE_HEADERS = {
         "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
 }
-NEXT_STEP = (
-    "Put this refresh token into the source's configuration as refresh_token "
-    "(for example through an environment variable the sources file names as ${NAME}), "
-    "switch on verify or enrich for the source if you want them, and restart the workers. "
-    "It is shown only this once and is not stored by this page; if you lose it, generate "
-    "a new code."
+STORED = (
+    "The refresh token is stored in the source (encrypted); the workers use it from now "
+    "on, without a restart. Switch on verify or enrich for the source if you want them "
+    "(zoho-cdp-sources update SOURCE --verify). It is shown only this once, for your own "
+    "records."
+)
+NOT_STORED = (
+    "The refresh token could NOT be stored in the source: copy it now and set it with "
+    "`zoho-cdp-sources update SOURCE --refresh-token -` (it is read from standard input). "
+    "It is shown only this once; if you lose it, generate a new code."
 )
 USER_LIMIT_WARNING = (
     "A Zoho user holds at most 20 refresh tokens: creating a 21st silently deletes the "
@@ -78,18 +82,16 @@ def setup_page(source: SourceConfig, as_json: bool) -> Page:
     return Page(200, "text/html", _document(f"Source {source.id}", body))
 
 
-def success_page(
-    source: SourceConfig, exchanged: Exchanged, stored_in: str | None, as_json: bool
-) -> Page:
-    stored = f"It was also written to the secret store at {stored_in}." if stored_in else None
+def success_page(source: SourceConfig, exchanged: Exchanged, stored: bool, as_json: bool) -> Page:
+    next_step = STORED if stored else NOT_STORED
     if as_json:
         document = {
             "source_id": source.id,
             "refresh_token": exchanged.refresh_token.get_secret_value(),
             "api_domain": exchanged.api_domain,
-            "next_step": NEXT_STEP,
+            "stored": stored,
+            "next_step": next_step,
             "warning": USER_LIMIT_WARNING,
-            "stored_in": stored_in,
         }
         return Page(200, "application/json", json.dumps(document))
     token = _e(exchanged.refresh_token.get_secret_value())
@@ -98,9 +100,8 @@ def success_page(
         f'<p><input id="token" readonly size="80" value="{token}"> '
         '<button type="button" onclick="navigator.clipboard.writeText('
         "document.getElementById('token').value)\">Copy</button></p>"
-        f"<h2>Next step</h2><p>{_e(NEXT_STEP)}</p>"
-        + (f"<p>{_e(stored)}</p>" if stored else "")
-        + f"<p><strong>Careful:</strong> {_e(USER_LIMIT_WARNING)}</p>"
+        f"<h2>{'Stored' if stored else 'Not stored'}</h2><p>{_e(next_step)}</p>"
+        f"<p><strong>Careful:</strong> {_e(USER_LIMIT_WARNING)}</p>"
     )
     return Page(200, "text/html", _document(f"Zoho connected for source {source.id}", body))
 

@@ -1,16 +1,13 @@
 """The source URL opened in a browser: the set-up page, or the Zoho code exchange."""
 
-import asyncio
 import logging
-import os
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from pydantic import SecretStr
 
-from ingress.keys import SETTINGS, ZOHO_SESSION
+from ingress.keys import SETTINGS, SOURCE_STORE, SOURCES, ZOHO_SESSION
 from ingress.setup_pages import (
     PAGE_HEADERS,
     Page,
@@ -20,6 +17,8 @@ from ingress.setup_pages import (
     wants_json,
 )
 from schemas.source import SourceConfig
+from sources.operations import InvalidSource, changed
+from sources.store import StoreUnavailable
 from zoho.accounts import exchange_form, token_url
 from zoho.answers import MAX_ANSWER_BYTES
 from zoho.code_exchange import (
@@ -59,12 +58,12 @@ async def show(request: web.Request, source: SourceConfig) -> web.Response:
             },
         )
         return _response(failure_page(source, result, as_json))
-    stored_in = await _store(request.app[SETTINGS].zoho_refresh_token_dir, source, result)
+    stored = await _store(request.app, source, result)
     log.info(
         "zoho refresh token issued",
-        extra={"source_id": source.id, "api_domain": result.api_domain, "stored": bool(stored_in)},
+        extra={"source_id": source.id, "api_domain": result.api_domain, "stored": stored},
     )
-    return _response(success_page(source, result, stored_in, as_json))
+    return _response(success_page(source, result, stored, as_json))
 
 
 async def exchange_code(
@@ -88,41 +87,24 @@ async def exchange_code(
         return unreachable(url, timed_out=False)
 
 
-async def _store(directory: Path | None, source: SourceConfig, exchanged: Exchanged) -> str | None:
-    """Writes the token where the operator asked; a failure must not hide it, since the
-    page is the only other place it appears."""
-    if directory is None:
-        return None
+async def _store(app: web.Application, source: SourceConfig, exchanged: Exchanged) -> bool:
+    """Writes the token into the source (encrypted in the sources topic). A failure must
+    not hide it, since the page is then the only place it appears."""
+    store = app.get(SOURCE_STORE)
+    current = app[SOURCES].get(source.id)
+    if store is None or current is None:
+        return False
     try:
-        path = await asyncio.to_thread(
-            write_secret, directory, f"{source.id}.refresh_token", exchanged
+        await store.put(
+            changed(current, refresh_token=SecretStr(exchanged.refresh_token.get_secret_value()))
         )
-    except OSError as error:
+    except (StoreUnavailable, InvalidSource) as error:
         log.error(
-            "refresh token not written to the secret store",
-            extra={
-                "source_id": source.id,
-                "directory": str(directory),
-                "error": type(error).__name__,
-            },
+            "refresh token not stored in the source",
+            extra={"source_id": source.id, "error": type(error).__name__},
         )
-        return None
-    return str(path)
-
-
-def write_secret(directory: Path, name: str, exchanged: Exchanged) -> Path:
-    """Owner-only file, replaced atomically, so a reader never sees half a token."""
-    target = directory / name
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
-    try:
-        os.fchmod(handle, 0o600)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(exchanged.refresh_token.get_secret_value() + "\n")
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+        return False
+    return True
 
 
 def _response(page: Page) -> web.Response:

@@ -22,7 +22,29 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
 
-    sources_file: Path = Path("examples/sources.yaml")
+    sources_file: Path | None = Field(
+        default=None,
+        description="A YAML file of sources the ingress imports at start; sources already "
+        "in the sources topic win.",
+    )
+    sources_encryption_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="Comma-separated Fernet keys: the first encrypts new writes, all decrypt.",
+    )
+    admin_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token of the admin API; unset turns the admin API off.",
+    )
+    admin_url: str = Field(
+        default="http://127.0.0.1:8080/admin",
+        description="Where `zoho-cdp-sources` finds the admin API.",
+    )
+    api_key_overlap_s: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="How long a rotated-out api key keeps working.",
+    )
+    sources_catch_up_timeout_s: float = Field(default=30.0, gt=0)
 
     ingress_host: str = "127.0.0.1"
     ingress_port: int = 8080
@@ -48,11 +70,6 @@ class Settings(BaseSettings):
         default=5, ge=1, description="Tries per Zoho call before a webhook is parked."
     )
     zoho_max_backoff_s: float = Field(default=60.0, gt=0)
-    zoho_refresh_token_dir: Path | None = Field(
-        default=None,
-        description="Off by default. A directory (e.g. one a secret-store agent syncs) where "
-        "the ingress writes each refresh token it obtains as <source id>.refresh_token.",
-    )
 
     zoho_sweep_enabled: bool = Field(
         default=True, description="False turns the sweep off for every source."
@@ -78,11 +95,18 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
-    @field_validator("cdp_token", "kafka_sasl_password")
+    @field_validator("cdp_token", "kafka_sasl_password", "admin_token")
     @classmethod
     def _no_placeholder(cls, value: SecretStr) -> SecretStr:
         if value.get_secret_value().strip().lower() in _PLACEHOLDERS:
             raise ValueError("is a placeholder: set a real secret")
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
         return value
 
     def topic(self, name: str) -> str:

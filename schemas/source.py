@@ -1,6 +1,7 @@
 """A source: one client's Zoho CRM feeding the CDP, as the operator configured it."""
 
 import re
+from datetime import datetime
 from decimal import Decimal
 
 from babel.numbers import list_currencies
@@ -59,6 +60,13 @@ class SourceConfig(BaseModel):
         description="Read the CRM API on the worker's sweep interval for conversions Zoho "
         "failed to post; needs client_id, client_secret and refresh_token.",
     )
+    enabled: bool = Field(
+        default=True,
+        description="A disabled source's URL answers 410 and its webhooks convert nothing.",
+    )
+    # After a key rotation the previous key keeps working until this moment.
+    previous_api_key: SecretStr = SecretStr("")
+    previous_api_key_expires_at: datetime | None = None
 
     @field_validator("currency")
     @classmethod

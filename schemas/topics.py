@@ -10,6 +10,8 @@ CONVERSIONS_DEADLETTER = "cdp.conversions.deadletter"
 # The sweep's high-water mark per source and module: compacted, one partition, read
 # whole by whichever worker leads the sweep.
 SWEEP_MARKS = "zoho.sweep.marks"
+# The sources, keyed by source id, compacted: the latest version of each is kept for good.
+SOURCES = "cdp.sources"
 
 DAY_MS = 24 * 60 * 60 * 1000
 

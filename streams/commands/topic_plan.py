@@ -69,6 +69,12 @@ def desired_topics(
             {"cleanup.policy": "compact", "retention.ms": "-1"},
         )
     )
+    # One partition: every process reads all sources, in the order they were written.
+    wanted.append(
+        DesiredTopic(
+            settings.topic(topics.SOURCES), 1, {"cleanup.policy": "compact", "retention.ms": "-1"}
+        )
+    )
     return wanted
 
 

@@ -3,12 +3,9 @@ server in Zoho's shapes."""
 
 import json
 import logging
-import os
 import socket
-import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -16,13 +13,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from ingress import handlers
-from ingress.keys import METRICS, SETTINGS, SOURCES
+from ingress.keys import METRICS, SETTINGS, SOURCE_STORE, SOURCES
 from ingress.metrics import IngressMetrics
 from ingress.setup_pages import failure_page, setup_page, success_page, wants_json
 from ingress.zoho_setup import zoho_session_context
 from schemas.logs import JsonFormatter
 from schemas.settings import Settings
 from schemas.source import SourceConfig
+from sources.store import StoreUnavailable
 from tests.builders import ZOHO_SOURCE_KEY as KEY
 from tests.builders import zoho_source as source
 from tests.zoho_stand_in import ZohoStandIn, serving
@@ -52,23 +50,24 @@ def test_wants_json(accept: str, expected: bool) -> None:
 
 def test_the_success_page_shows_the_token_once_with_a_copy_button_and_the_limit() -> None:
     exchanged = Exchanged(SecretStr('1000.r<&">'), "https://www.zohoapis.eu")
-    page = success_page(source(), exchanged, None, as_json=False)
+    page = success_page(source(), exchanged, True, as_json=False)
     assert page.status == 200 and page.content_type == "text/html"
     assert 'value="1000.r&lt;&amp;&quot;&gt;"' in page.text
     assert "1000.r<" not in page.text
     assert "Copy</button>" in page.text
     assert "at most 20 refresh tokens" in page.text and "21st" in page.text
-    assert "refresh_token" in page.text and "shown only this once" in page.text
+    assert "stored in the source" in page.text and "shown only this once" in page.text
     assert "1000.r" not in repr(page)
 
 
 def test_the_success_json_has_the_token_and_the_next_step() -> None:
     exchanged = Exchanged(SecretStr("1000.r"), "https://www.zohoapis.eu")
-    page = success_page(source(), exchanged, "/secrets/shop.refresh_token", as_json=True)
+    page = success_page(source(), exchanged, False, as_json=True)
     document = json.loads(page.text)
     assert document["refresh_token"] == "1000.r"
-    assert document["stored_in"] == "/secrets/shop.refresh_token"
-    assert "20 refresh tokens" in document["warning"] and document["next_step"]
+    assert document["stored"] is False
+    assert "could NOT be stored" in document["next_step"]
+    assert "20 refresh tokens" in document["warning"]
 
 
 def test_the_error_page_escapes_zohos_words_and_names_the_url() -> None:
@@ -98,12 +97,31 @@ async def zoho() -> AsyncIterator[ZohoStandIn]:
         yield stand_in
 
 
-def ingress_app(settings: Settings, sources: dict[str, SourceConfig]) -> web.Application:
+class MemoryStore:
+    """The store as the page sees it, writing into the sources it serves."""
+
+    def __init__(self, sources: dict[str, SourceConfig], fail: bool = False) -> None:
+        self.sources = sources
+        self.fail = fail
+
+    async def put(self, source: SourceConfig) -> None:
+        if self.fail:
+            raise StoreUnavailable("Kafka did not take the write (KafkaTimeoutError)")
+        self.sources[source.id] = source
+
+    async def delete(self, source_id: str) -> None:
+        self.sources.pop(source_id, None)
+
+
+def ingress_app(
+    settings: Settings, sources: dict[str, SourceConfig], store: MemoryStore | None = None
+) -> web.Application:
     """The ingress's real handler and Zoho session, without the Kafka producer a set-up
     page does not use."""
     app = web.Application(middlewares=[handlers.count_requests])
     app[SETTINGS] = settings
     app[SOURCES] = sources
+    app[SOURCE_STORE] = store or MemoryStore(sources)
     app[METRICS] = IngressMetrics()
     app.cleanup_ctx.append(zoho_session_context)
     app.router.add_get("/sources/{source_id}", handlers.source_endpoint)
@@ -120,8 +138,10 @@ def stand_in_source(zoho: ZohoStandIn, **fields: object) -> dict[str, SourceConf
 
 
 @asynccontextmanager
-async def serve(settings: Settings, sources: dict[str, SourceConfig]) -> AsyncIterator[Client]:
-    server = TestServer(ingress_app(settings, sources))
+async def serve(
+    settings: Settings, sources: dict[str, SourceConfig], store: MemoryStore | None = None
+) -> AsyncIterator[Client]:
+    server = TestServer(ingress_app(settings, sources, store))
     # No access log, as in production (ingress.main): the URL carries the key and the code.
     await server.start_server(access_log=None)
     async with TestClient(server) as client:
@@ -278,32 +298,40 @@ async def test_a_source_without_a_client_says_what_to_add(zoho: ZohoStandIn) -> 
     assert zoho.token_requests == []
 
 
-async def test_the_token_is_written_to_the_store_only_when_asked(
-    zoho: ZohoStandIn, tmp_path: Path
+async def test_the_token_is_stored_in_the_source_and_still_shown_once(
+    zoho: ZohoStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(zoho_refresh_token_dir=tmp_path)
-    async with serve(settings, stand_in_source(zoho)) as client:
-        response = await client.get(
-            "/sources/shop", params={"api_key": KEY, "zoho_code": zoho.new_code()}
-        )
-        assert response.status == 200
-        assert "written to the secret store" in await response.text()
-    stored = tmp_path / "shop.refresh_token"
-    [refresh_token] = zoho.refresh_tokens
-    assert stored.read_text() == f"{refresh_token}\n"
-    assert stat.S_IMODE(os.stat(stored).st_mode) == 0o600
-    assert [path.name for path in tmp_path.iterdir()] == ["shop.refresh_token"]
-
-
-async def test_a_failed_store_write_still_shows_the_token(
-    zoho: ZohoStandIn, tmp_path: Path
-) -> None:
-    settings = Settings(zoho_refresh_token_dir=tmp_path / "missing")
-    async with serve(settings, stand_in_source(zoho)) as client:
+    sources = stand_in_source(zoho)
+    before = sources["shop"]
+    async with serve(Settings(), sources) as client:
         response = await client.get(
             "/sources/shop", params={"api_key": KEY, "zoho_code": zoho.new_code()}
         )
         assert response.status == 200
         page = await response.text()
     [refresh_token] = zoho.refresh_tokens
-    assert refresh_token in page and "secret store" not in page
+    assert refresh_token in page and "stored in the source" in page
+    after = sources["shop"]
+    assert after.refresh_token.get_secret_value() == refresh_token
+    # Everything else of the source stays as it was.
+    assert after.model_copy(update={"refresh_token": before.refresh_token}) == before
+    assert refresh_token not in logged(caplog)
+
+
+async def test_a_failed_store_write_still_shows_the_token_and_says_so(
+    zoho: ZohoStandIn,
+) -> None:
+    sources = stand_in_source(zoho)
+    store = MemoryStore(sources, fail=True)
+    async with serve(Settings(), sources, store) as client:
+        response = await client.get(
+            "/sources/shop",
+            params={"api_key": KEY, "zoho_code": zoho.new_code()},
+            headers={"Accept": "application/json"},
+        )
+        assert response.status == 200
+        document = await response.json()
+    [refresh_token] = zoho.refresh_tokens
+    assert document["refresh_token"] == refresh_token
+    assert document["stored"] is False and "could NOT be stored" in document["next_step"]
+    assert sources["shop"].refresh_token.get_secret_value() != refresh_token

@@ -92,6 +92,7 @@ async def test_the_command_creates_everything_once_then_changes_only_what_differ
         f"{prefix}cdp.conversions.deadletter",
         f"{prefix}worker-record-states-changelog",
         f"{prefix}zoho.sweep.marks",
+        f"{prefix}cdp.sources",
     ]
 
     first = await asyncio.to_thread(run, "streams.commands.topics", env)
@@ -106,6 +107,8 @@ async def test_the_command_creates_everything_once_then_changes_only_what_differ
     assert created[f"{prefix}worker-record-states-changelog"]["cleanup.policy"] == "compact"
     marks = created[f"{prefix}zoho.sweep.marks"]
     assert (marks["cleanup.policy"], marks["retention.ms"]) == ("compact", "-1")
+    assert created[f"{prefix}cdp.sources"]["cleanup.policy"] == "compact"
+    assert created[f"{prefix}cdp.sources"]["retention.ms"] == "-1"
 
     second = await asyncio.to_thread(run, "streams.commands.topics", env)
     assert second.returncode == 0, second.stderr

@@ -49,6 +49,10 @@ def test_every_topic_has_explicit_partitions_retention_and_clean_up() -> None:
         "p.zoho.sweep.marks": DesiredTopic(
             "p.zoho.sweep.marks", 1, {"cleanup.policy": "compact", "retention.ms": "-1"}
         ),
+        # One partition, so every process reads every source in write order.
+        "p.cdp.sources": DesiredTopic(
+            "p.cdp.sources", 1, {"cleanup.policy": "compact", "retention.ms": "-1"}
+        ),
     }
 
 
@@ -84,6 +88,7 @@ def test_only_the_missing_topics_are_created() -> None:
         "p.cdp.conversions.deadletter",
         "p.worker-record-states-changelog",
         "p.zoho.sweep.marks",
+        "p.cdp.sources",
     ]
 
 
