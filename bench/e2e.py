@@ -28,6 +28,7 @@ from bench.webhooks import API_KEYS, SOURCES_YAML, Webhook, converting_webhooks,
 from harness.pipeline import CdpThread, Pipeline, free_port, ingress_ready, wait_for
 from ingress.kafka import new_producer
 from schemas.settings import Settings
+from sources.crypto import generate_key
 from streams.commands.topic_plan import DesiredTopic, desired_topics
 from streams.commands.topics import set_up_topics
 from streams.kafka_admin import admin_client
@@ -293,6 +294,7 @@ def pipeline_processes(bootstrap: str, settings: Settings) -> Iterator[Pipeline]
         "WORKER_METRICS_PORT": "0",
         "WORKER_SESSION_TIMEOUT_S": "6",
         "SOURCES_FILE": str(workdir / "sources.yaml"),
+        "SOURCES_ENCRYPTION_KEYS": generate_key(),
         "INGRESS_PORT": str(ingress_port),
         "CDP_URL": cdp.url,
         "CDP_TOKEN": CDP_TOKEN,

@@ -20,10 +20,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from harness.broker import free_ports
 from schemas.topics import PARTITION_MARKER_KEY
+from sources.crypto import generate_key
 from streams.commands.stand_in_cdp import StandInCdp
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
+ADMIN_TOKEN = "integration-admin-token-0123456789"  # noqa: S105 - made up for the tests
 
 
 def free_port() -> int:
@@ -140,18 +142,52 @@ class Pipeline:
         self.processes[name] = process
         return process
 
-    def source_url(self, source_id: str) -> str:
-        return f"{self.base_url}/sources/{source_id}"
+    def source_url(self, source_id: str, port: int | None = None) -> str:
+        base = f"http://127.0.0.1:{port}" if port else self.base_url
+        return f"{base}/sources/{source_id}"
 
     async def post(
-        self, source_id: str, api_key: str, fields: dict[str, str], as_json: bool = False
+        self,
+        source_id: str,
+        api_key: str,
+        fields: dict[str, str],
+        as_json: bool = False,
+        port: int | None = None,
     ) -> tuple[int, dict[str, Any]]:
         async with aiohttp.ClientSession() as session:
             options: dict[str, Any] = {"json": fields} if as_json else {"data": fields}
             async with session.post(
-                self.source_url(source_id), params={"api_key": api_key}, **options
+                self.source_url(source_id, port), params={"api_key": api_key}, **options
             ) as response:
                 return response.status, await response.json(content_type=None)
+
+    async def admin(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        port: int | None = None,
+        token: str | None = ADMIN_TOKEN,
+    ) -> tuple[int, Any]:
+        """A call of the admin API of the ingress on `port` (the first one by default)."""
+        url = f"http://127.0.0.1:{port or self.ingress_port}/admin{path}"
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        async with aiohttp.ClientSession() as session:
+            async with session.request(method, url, json=body, headers=headers) as response:
+                text = await response.text()
+                return response.status, json.loads(text) if text else None
+
+    def start_ingress(self, name: str, port: int) -> Process:
+        """Another ingress replica, on its own port, following the same sources topic."""
+        process = Process(
+            name,
+            [sys.executable, "-m", "ingress.main"],
+            self.env | {"INGRESS_PORT": str(port)},
+            self.workdir / f"{name}.log",
+        )
+        self.processes[name] = process
+        process.start()
+        return process
 
     async def produce_raw(self, value: bytes, key: bytes) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True)
@@ -204,7 +240,7 @@ def running_pipeline(
 ) -> Iterator[Pipeline]:
     prefix = f"it-{uuid.uuid4().hex[:8]}."
     sources_file = workdir / "sources.yaml"
-    sources_file.write_text(sources_yaml)
+    sources_file.write_text(sources_yaml or "sources: []\n")
     cdp = CdpThread(token="integration-cdp-token")  # noqa: S106 - the stand-in CDP's
     cdp.start()
     ingress_port = free_port()
@@ -219,6 +255,9 @@ def running_pipeline(
             "WORKER_METRICS_PORT": "0",
             "WORKER_SESSION_TIMEOUT_S": "6",
             "SOURCES_FILE": str(sources_file),
+            "SOURCES_ENCRYPTION_KEYS": generate_key(),
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "ADMIN_URL": f"http://127.0.0.1:{ingress_port}/admin",
             "INGRESS_PORT": str(ingress_port),
             "CDP_URL": cdp.url,
             "CDP_TOKEN": "integration-cdp-token",
@@ -242,10 +281,11 @@ def running_pipeline(
         cdp.stop()
 
 
-async def ingress_ready(pipeline: Pipeline) -> bool:
+async def ingress_ready(pipeline: Pipeline, port: int | None = None) -> bool:
+    base = f"http://127.0.0.1:{port}" if port else pipeline.base_url
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.get(f"{pipeline.base_url}/readyz") as response:
+            async with session.get(f"{base}/readyz") as response:
                 return response.status == 200
     except aiohttp.ClientError:
         return False

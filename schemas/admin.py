@@ -27,7 +27,7 @@ def _fields(*, exclude: frozenset[str], optional: bool) -> dict[str, Any]:
         if optional:
             # Absent means unchanged; the merged source is validated as a whole.
             info = FieldInfo.merge_field_infos(info, default=None, default_factory=None)
-            fields[name] = (field.annotation | None, info)
+            fields[name] = (field.annotation | None, info)  # type: ignore[operator]
         else:
             fields[name] = (field.annotation, info)
     return fields

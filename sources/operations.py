@@ -104,9 +104,10 @@ def view(source: SourceConfig) -> BaseModel:
 
 
 def created_view(source: SourceConfig) -> SourceCreated:
-    return SourceCreated.model_validate(
+    created: SourceCreated = SourceCreated.model_validate(
         view(source).model_dump() | {"api_key": source.api_key.get_secret_value()}
     )
+    return created
 
 
 def rotated_view(source: SourceConfig) -> KeyRotated:

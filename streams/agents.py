@@ -40,6 +40,10 @@ async def convert_webhooks(stream: StreamT[bytes]) -> None:
 
 
 async def handle_webhook(message: faust.types.Message, crm: ZohoClients) -> None:
+    # A source change written before this webhook reached Kafka applies to it; without
+    # the sources read, the webhook waits (Kafka is then unwell for the webhooks too).
+    while not await sources.caught_up(since=message.timestamp):
+        log.warning("waiting for the sources topic before processing webhooks")
     lateness = Lateness(datetime.now(UTC), timedelta(days=settings.late_conversion_days))
     outcome = await process(message.value, sources, state_of, crm.get_record, lateness)
     if isinstance(outcome, Rejected):

@@ -1,18 +1,17 @@
 """The Faust app. It must exist at import time for the agent decorators, so it is built
 here from the settings; nothing else in streams/ reads the environment."""
 
-import os
-
 import faust
 from faust.types.auth import CredentialsT
 from faust.types.transports import TransportT
 
 from schemas.settings import Settings
-from schemas.sources_file import load_sources
+from sources.registry import SourceRegistry
 from streams.transport import Transport
 
 settings = Settings()
-sources = load_sources(settings.sources_file, dict(os.environ))
+# Filled from the sources topic when the worker starts (streams/sources.py), then live.
+sources = SourceRegistry(settings)
 
 
 def _credentials(settings: Settings) -> CredentialsT | None:

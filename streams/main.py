@@ -6,12 +6,21 @@ import sys
 import faust
 from prometheus_client import start_http_server
 
-from streams import agents, sweep  # noqa: F401 - registers the agents and the sweep
+from sources.crypto import NoEncryptionKey, SecretBox
+from streams import (
+    agents,  # noqa: F401 - registers the agents with the app
+    sources,  # noqa: F401 - registers the sources follower with the app
+    sweep,  # noqa: F401 - registers the sweep with the app
+)
 from streams.app import app, settings
 from streams.commands.topics import missing_topics
 
 
 def main() -> None:
+    try:
+        SecretBox.from_setting(settings.sources_encryption_keys)
+    except NoEncryptionKey as error:
+        sys.exit(str(error))
     missing = asyncio.run(missing_topics(settings))
     if missing:
         sys.exit(f"Kafka topics {missing} do not exist: create them with `zoho-cdp-topics`")

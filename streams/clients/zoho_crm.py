@@ -142,6 +142,15 @@ class ZohoCrmClient:
     def __repr__(self) -> str:
         return f"ZohoCrmClient(source={self._source.id!r})"
 
+    def uses_credentials_of(self, source: SourceConfig) -> bool:
+        mine = self._source
+        return (mine.client_id, mine.client_secret, mine.refresh_token, mine.accounts_url) == (
+            source.client_id,
+            source.client_secret,
+            source.refresh_token,
+            source.accounts_url,
+        )
+
     async def get_record(self, module: Module, record_id: str) -> dict[str, Any] | None:
         """The record's fields, or None when Zoho says it does not exist (204, 404)."""
         answer = await self._crm_get("record", record_path(module, record_id))
@@ -384,9 +393,16 @@ class ZohoClients:
         self._sleep = sleep
         self._count_call = count_call
         self._clients: dict[str, ZohoCrmClient] = {}
+        self._retired: list[ZohoCrmClient] = []
 
     def for_source(self, source: SourceConfig) -> ZohoCrmClient:
+        """The source's client; a new one when the source's Zoho credentials changed (a new
+        refresh token from the set-up page, say), so no restart is needed to use them."""
         client = self._clients.get(source.id)
+        if client is not None and not client.uses_credentials_of(source):
+            # Not closed here: a lookup may still be waiting on its refresh.
+            self._retired.append(client)
+            client = None
         if client is None:
             client = self._clients[source.id] = ZohoCrmClient(
                 self._session,
@@ -407,7 +423,8 @@ class ZohoClients:
         return await self.for_source(source).get_record(module, record_id)
 
     async def close(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
+        clients, self._clients = [*self._clients.values(), *self._retired], {}
+        self._retired = []
         for client in clients:
             await client.close()
 

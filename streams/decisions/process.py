@@ -99,6 +99,10 @@ def validated_change(
     source = sources.get(envelope.source_id)
     if source is None:
         raise InvalidWebhook([f"unknown source {envelope.source_id!r}"])
+    if not source.enabled:
+        raise InvalidWebhook(
+            [f"source {envelope.source_id!r} is disabled; {REPLAY_HINT} once enabled"]
+        )
     return validate(envelope, source), source
 
 

@@ -1,5 +1,5 @@
-"""`zoho-cdp-replay` after a mapping fix: the worker restarts with the fixed sources file,
-a window is replayed, and exactly the newly mapped conversions come out."""
+"""`zoho-cdp-replay` after a mapping fix: the fixed sources file is imported into the running
+pipeline, a window is replayed, and exactly the newly mapped conversions come out."""
 
 import asyncio
 import json
@@ -19,7 +19,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from harness.pipeline import (
     REPO,
     Pipeline,
-    Process,
     ingress_ready,
     running_pipeline,
     wait_for,
@@ -186,8 +185,8 @@ def conversions_by_letter(scenario: Scenario, events: list[dict[str, Any]]) -> d
 
 @pytest.fixture(scope="module")
 def scenario(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    """Webhooks processed with the old sources file; then the worker restarts with the
-    fixed one. Nothing is replayed yet."""
+    """Webhooks processed with the old sources; then the fixed sources file is imported
+    over them, without a restart. Nothing is replayed yet."""
     workdir: Path = tmp_path_factory.mktemp("replay")
     with running_pipeline(kafka_bootstrap, workdir, BEFORE) as pipeline:
         scenario = Scenario(pipeline)
@@ -225,17 +224,18 @@ def scenario(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
             }
 
         asyncio.run(before_the_fix())
-        pipeline.processes["worker"].stop()
         fixed = workdir / "sources-fixed.yaml"
         fixed.write_text(AFTER)
-        worker = Process(
-            "worker-fixed",
-            [sys.executable, "-m", "streams.main"],
-            pipeline.env | {"SOURCES_FILE": str(fixed)},
-            workdir / "worker-fixed.log",
+        imported = subprocess.run(  # noqa: S603 - our own command
+            [sys.executable, "-m", "sources.command", "import", str(fixed), "--force"],
+            cwd=REPO,
+            env=pipeline.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
-        pipeline.processes[worker.name] = worker
-        worker.start()
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        assert "shop, other, field" in imported.stdout
         yield scenario
         for process in pipeline.processes.values():
             print(f"--- {process.name} log tail ---\n{process.log_tail()}")  # noqa: T201

@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from harness.pipeline import REPO, free_port
+from sources.crypto import generate_key
 
 pytestmark = pytest.mark.integration
 DAY_MS = 24 * 60 * 60 * 1000
@@ -35,6 +36,7 @@ def environment(bootstrap: str, prefix: str, tmp_path: Path) -> dict[str, str]:
         "TOPIC_PARTITIONS": "2",
         "APP_ID": f"{prefix}worker",
         "SOURCES_FILE": str(sources),
+        "SOURCES_ENCRYPTION_KEYS": generate_key(),
         "WORKER_DATA_DIR": str(tmp_path / "worker-data"),
         "WORKER_METRICS_PORT": "0",
         "INGRESS_PORT": str(free_port()),

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 
 from schemas.logs import JsonFormatter
 from schemas.records import RecordChange
@@ -383,4 +384,27 @@ async def test_one_client_per_source(clients: ZohoClients, zoho: ZohoStandIn) ->
     assert clients.for_source(source) is clients.for_source(source)
     await check_record(clients, change(), source, EMPTY)
     await check_record(clients, change(), source, EMPTY)
+    assert zoho.refreshes() == 1
+
+
+async def test_a_new_refresh_token_is_used_without_a_restart(
+    clients: ZohoClients, zoho: ZohoStandIn
+) -> None:
+    revoked = source_for(zoho, refresh_token="1000.revoked")
+    with pytest.raises(InvalidWebhook, match="fix the source's Zoho settings"):
+        await check_record(clients, change(), revoked, EMPTY)
+    # The set-up page stored a new token in the source; the worker's registry has it.
+    renewed = revoked.model_copy(update={"refresh_token": SecretStr(zoho.new_refresh_token())})
+    assert await check_record(clients, change(), renewed, EMPTY) == change()
+    assert clients.for_source(renewed) is not clients.for_source(revoked)
+
+
+async def test_a_change_that_leaves_the_credentials_keeps_the_client_and_its_token(
+    clients: ZohoClients, zoho: ZohoStandIn
+) -> None:
+    source = source_for(zoho)
+    await check_record(clients, change(), source, EMPTY)
+    repriced = source.model_copy(update={"exchange_rate": Decimal("2")})
+    await check_record(clients, change(), repriced, EMPTY)
+    assert clients.for_source(repriced) is clients.for_source(source)
     assert zoho.refreshes() == 1
