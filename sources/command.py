@@ -201,7 +201,9 @@ def render(command: str, status: int, answer: Any) -> str:
                 ["kept (already there)", ", ".join(answer["kept"]) or "-"],
             ]
         )
-    table = tabulate([[key, _value(value)] for key, value in answer.items()])
+    # The id first, the secrets (which are set, never their values) last.
+    ordered = sorted(answer.items(), key=lambda item: (item[0] != "id", item[0] == "secrets_set"))
+    table = tabulate([[key, _cell(answer, key)] for key, _ in ordered])
     if command in ("create", "rotate-key"):
         table += "\n\nThe api key is shown only this once: give it to the client's CRM admin now."
     return table

@@ -74,14 +74,16 @@ class SourceRegistry(Mapping[str, SourceConfig]):
         )
         await consumer.start()
         try:
-            await consumer.topics()  # fetches the metadata of every topic
-            numbers = consumer.partitions_for_topic(self.topic)
-            if not numbers:
+            if self.topic not in await consumer.topics():
                 raise MissingSourcesTopic(
                     f"Kafka topics {[self.topic]} do not exist: create them with `zoho-cdp-topics`"
                 )
-            self._partitions = [TopicPartition(self.topic, n) for n in sorted(numbers)]
-            consumer.assign(self._partitions)
+            # Without a group, a subscription takes every partition of the topic.
+            consumer.subscribe([self.topic])
+            async with asyncio.timeout(self._settings.sources_catch_up_timeout_s):
+                while not consumer.assignment():
+                    await asyncio.sleep(0.05)
+            self._partitions = sorted(consumer.assignment())
             await consumer.seek_to_beginning(*self._partitions)
         except BaseException:
             await consumer.stop()
