@@ -12,6 +12,8 @@ COPY pyproject.toml README.md ./
 COPY ingress ingress
 COPY streams streams
 COPY schemas schemas
+COPY zoho zoho
+COPY sources sources
 RUN pip install . && rm -rf /src
 
 RUN useradd --system --create-home --home-dir /app --uid 10001 app

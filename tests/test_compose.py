@@ -109,11 +109,19 @@ def test_ingress_serves_port_8080_with_a_health_check(services: dict[str, Any]) 
 
 def test_worker_environment(services: dict[str, Any]) -> None:
     env = environment(services["worker"])
-    assert {"KAFKA_BOOTSTRAP_SERVERS", "SOURCES_FILE", "CDP_URL", "CDP_TOKEN"} <= set(env)
-    assert env["SOURCES_FILE"] == "/config/sources.yaml"
+    assert {"KAFKA_BOOTSTRAP_SERVERS", "SOURCES_ENCRYPTION_KEYS", "CDP_URL", "CDP_TOKEN"} <= set(
+        env
+    )
+    # The worker reads its sources from the sources topic only.
+    assert "SOURCES_FILE" not in env
 
 
 @pytest.mark.parametrize("name", ["ingress", "worker"])
+def test_the_sources_key_is_required(services: dict[str, Any], name: str) -> None:
+    assert ":?" in environment(services[name])["SOURCES_ENCRYPTION_KEYS"]
+
+
+@pytest.mark.parametrize("name", ["ingress"])
 def test_sources_file_is_mounted_read_only_with_its_secrets_set(
     services: dict[str, Any], name: str
 ) -> None:

@@ -2,6 +2,7 @@
 sources topic, and every change made over the admin API applies without a restart."""
 
 import asyncio
+import base64
 import time
 import uuid
 from collections.abc import Iterator
@@ -250,9 +251,10 @@ async def test_a_wrong_or_missing_admin_token_gets_401_and_no_data(live: Pipelin
     status, view = await live.admin("GET", f"/sources/{created['id']}")
     assert status == 200 and view["exchange_rate"] == "2"  # nothing was changed
     # Basic credentials are not the bearer token.
+    basic = base64.b64encode(f"admin:{ADMIN_TOKEN}".encode()).decode()
     async with aiohttp.ClientSession() as session:
         async with session.get(
-            f"{live.base_url}/admin/sources", auth=aiohttp.BasicAuth("admin", ADMIN_TOKEN)
+            f"{live.base_url}/admin/sources", headers={"Authorization": f"Basic {basic}"}
         ) as response:
             assert response.status == 401
 
