@@ -194,7 +194,7 @@ class SourceRegistry(Mapping[str, SourceConfig]):
                 "source in the sources topic does not validate: left out",
                 extra={
                     "source_id": source_id,
-                    "message": describe(value),
+                    "record": describe(value),
                     "fields": [".".join(map(str, e["loc"])) for e in error.errors()],
                 },
             )
