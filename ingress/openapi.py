@@ -36,6 +36,22 @@ MODELS: list[tuple[type[BaseModel], JsonSchemaMode]] = [
 ]
 
 
+# What a created source's id opens: lets a client (and schemathesis) chain the calls.
+LINKS = {
+    "links": {
+        name: {"operationId": name, "parameters": {"source_id": "$response.body#/id"}}
+        for name in (
+            "showSource",
+            "updateSource",
+            "deleteSource",
+            "disableSource",
+            "enableSource",
+            "rotateKey",
+        )
+    }
+}
+
+
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": REF.format(model=model.__name__)}
 
@@ -106,7 +122,7 @@ def openapi_document() -> dict[str, Any]:
                 "post": _operation(
                     "createSource",
                     "Create a source; its api key is generated and shown once",
-                    {"201": _json(SourceCreated, "the new source, with its api key")},
+                    {"201": _json(SourceCreated, "the new source, with its api key") | LINKS},
                     _body(SourceFields),
                     (409, *writes),
                 ),

@@ -32,15 +32,20 @@ class SourceConfig(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     api_key: SecretStr
     exchange_rate: Decimal = Field(gt=0)
-    currency: str
+    # The schemas list what validates (the validators also take lower case and spaces).
+    currency: str = Field(json_schema_extra={"enum": sorted(ISO_4217)})
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
-    accounts_url: str = DEFAULT_ACCOUNTS_URL
+    accounts_url: str = Field(
+        default=DEFAULT_ACCOUNTS_URL, json_schema_extra={"pattern": r"^https?://[^/\s]+"}
+    )
     refresh_token: SecretStr = SecretStr("")
     amount_field: str = "annual_revenue"
     status_map: dict[Module, dict[str, str]] = Field(default_factory=dict)
-    default_country: str | None = None
-    pass_through: tuple[str, ...] = ()
+    default_country: str | None = Field(default=None, pattern=r"^\s*[A-Za-z]{2}\s*$")
+    pass_through: tuple[str, ...] = Field(
+        default=(), json_schema_extra={"items": {"enum": list(PROFILE_FIELDS)}}
+    )
     verify: bool = Field(
         default=False,
         description="Confirm each converting webhook through the Zoho CRM API before emitting.",
