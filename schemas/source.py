@@ -9,6 +9,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     SecretStr,
     field_validator,
     model_validator,
@@ -19,6 +20,8 @@ from zoho.fields import PROFILE_FIELDS, Module, normalise_field_name
 
 _STATUS_NOISE = re.compile(r"[\s_-]+")
 ISO_4217 = frozenset(list_currencies())
+_CURRENCY_CODES: list[JsonValue] = [*sorted(ISO_4217)]
+_PROFILE_FIELD_NAMES: list[JsonValue] = [*PROFILE_FIELDS]
 
 
 def normalise_status(text: str) -> str:
@@ -33,7 +36,7 @@ class SourceConfig(BaseModel):
     api_key: SecretStr
     exchange_rate: Decimal = Field(gt=0)
     # The schemas list what validates (the validators also take lower case and spaces).
-    currency: str = Field(json_schema_extra={"enum": sorted(ISO_4217)})
+    currency: str = Field(json_schema_extra={"enum": _CURRENCY_CODES})
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
     accounts_url: str = Field(
@@ -44,7 +47,7 @@ class SourceConfig(BaseModel):
     status_map: dict[Module, dict[str, str]] = Field(default_factory=dict)
     default_country: str | None = Field(default=None, pattern=r"^\s*[A-Za-z]{2}\s*$")
     pass_through: tuple[str, ...] = Field(
-        default=(), json_schema_extra={"items": {"enum": list(PROFILE_FIELDS)}}
+        default=(), json_schema_extra={"items": {"enum": _PROFILE_FIELD_NAMES}}
     )
     verify: bool = Field(
         default=False,

@@ -159,7 +159,7 @@ class SourceRegistry(Mapping[str, SourceConfig]):
                         self.apply(record.key, record.value)
                 for tp in self._partitions:
                     self._positions[tp] = await consumer.position(tp)
-            except KafkaError as error:
+            except Exception as error:  # noqa: BLE001 - the follower must outlive any failure
                 log.warning(
                     "reading the sources topic failed; retrying",
                     extra={"topic": self.topic, "error": type(error).__name__},

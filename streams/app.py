@@ -10,7 +10,7 @@ from sources.registry import SourceRegistry
 from streams.transport import Transport
 
 settings = Settings()
-# Filled from the sources topic when the worker starts (streams/sources.py), then live.
+# Filled from the sources topic when the worker starts (streams/follow_sources.py), then live.
 sources = SourceRegistry(settings)
 
 
