@@ -200,6 +200,9 @@ class Pipeline:
     async def read_topic(self, name: str) -> list[dict[str, Any]]:
         return await read_topic(self.bootstrap, self.topic(name))
 
+    async def read_topic_bytes(self, name: str) -> bytes:
+        return await read_topic_bytes(self.bootstrap, self.topic(name))
+
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     """Every message of a topic so far, decoded as JSON."""
@@ -222,6 +225,28 @@ async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
                     if record.key != PARTITION_MARKER_KEY
                 ]
         return messages
+    finally:
+        await consumer.stop()
+
+
+async def read_topic_bytes(bootstrap: str, topic: str) -> bytes:
+    """Every key and value of the topic, as the broker stores them."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        data = b""
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            partitions = list(consumer.assignment())
+            if partitions:
+                end = await consumer.end_offsets(partitions)
+                if all([await consumer.position(tp) >= end[tp] for tp in partitions]):
+                    return data
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                data += b"".join((r.key or b"") + b"\n" + (r.value or b"") for r in records)
+        raise AssertionError(f"could not read {topic} to its end")
     finally:
         await consumer.stop()
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from harness.pipeline import (
     ADMIN_TOKEN,
@@ -285,34 +284,12 @@ async def test_secrets_are_never_answered_and_never_in_the_clear_in_the_topic(
     for secret in (CLIENT_SECRET, REFRESH_TOKEN, api_key, rotated["api_key"]):
         assert secret not in answered
 
-    raw = await raw_topic_bytes(live.bootstrap, live.topic("cdp.sources"))
+    raw = await live.read_topic_bytes("cdp.sources")
     assert source_id.encode() in raw  # not vacuous: the source's records are there
     for secret in (CLIENT_SECRET, REFRESH_TOKEN, api_key, rotated["api_key"]):
         assert secret.encode() not in raw
     # A secret is known to no other process, so the api key must be on the topic encrypted.
     assert b"gAAAAA" in raw  # Fernet's token prefix
-
-
-async def raw_topic_bytes(bootstrap: str, topic: str) -> bytes:
-    """Every key and value of the topic, as the broker stores them."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        data = b""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            partitions = list(consumer.assignment())
-            if partitions:
-                end = await consumer.end_offsets(partitions)
-                if all([await consumer.position(tp) >= end[tp] for tp in partitions]):
-                    return data
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                data += b"".join((r.key or b"") + b"\n" + (r.value or b"") for r in records)
-        raise AssertionError(f"could not read {topic} to its end")
-    finally:
-        await consumer.stop()
 
 
 async def test_a_restarted_ingress_rebuilds_the_sources_from_the_topic(live: Pipeline) -> None:

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 KEY = "verified-api-key-0123456789"
 GENUINE, FORGED, MISSING = "5725767000000500001", "5725767000000500002", "5725767000000599999"
 DURING_OUTAGE = "5725767000000500003"
+AFTER_NEW_TOKEN = "5725767000000500004"
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,7 @@ def zoho() -> Iterator[ZohoStandIn]:
             # A real record that never reached Pre-Qualified.
             ("Leads", FORGED): {"Lead_Status": "Contacted", "Annual_Revenue": 1000},
             ("Leads", DURING_OUTAGE): {"Lead_Status": "Pre-Qualified"},
+            ("Leads", AFTER_NEW_TOKEN): {"Lead_Status": "Pre-Qualified"},
         }
     )
     thread = StandInThread(stand_in)
@@ -185,6 +187,31 @@ async def test_a_crm_outage_parks_the_webhook_for_replay_and_the_stream_goes_on(
     await wait_for(
         lambda: _now(pipeline.cdp.events_for(cdp_id)), 60, "the conversion after the outage"
     )
+
+
+async def test_the_refresh_token_the_set_up_page_stores_is_used_by_the_running_worker(
+    zoho_pipeline: Pipeline, zoho: ZohoStandIn
+) -> None:
+    pipeline = zoho_pipeline
+    await wait_for(lambda: ingress_ready(pipeline), 60, "the ingress to be ready")
+    # Every refresh token so far is revoked, and the worker's access token has expired:
+    # without the new token the worker cannot verify anything.
+    zoho.refresh_tokens.clear()
+    zoho.expire_access_tokens()
+    status, page = await open_source_url(pipeline, {"api_key": KEY, "zoho_code": zoho.new_code()})
+    assert status == 200 and "stored in the source" in page
+    [new_token] = zoho.refresh_tokens
+
+    cdp_id = f"cdp-{uuid.uuid4().hex[:10]}"
+    code, _ = await pipeline.post("verified", KEY, lead(AFTER_NEW_TOKEN, cdp_id))
+    assert code == 202
+    [event] = await wait_for(
+        lambda: _now(pipeline.cdp.events_for(cdp_id)), 60, "the conversion with the new token"
+    )
+    assert event["record_id"] == AFTER_NEW_TOKEN
+    raw = await pipeline.read_topic_bytes("cdp.sources")
+    assert b"verified" in raw and new_token.encode() not in raw
+    assert_no_secret_logged(pipeline, zoho, KEY)
 
 
 async def _now(value: list[dict[str, Any]]) -> list[dict[str, Any]]:
