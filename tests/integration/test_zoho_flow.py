@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 KEY = "verified-api-key-0123456789"
 GENUINE, FORGED, MISSING = "5725767000000500001", "5725767000000500002", "5725767000000599999"
 DURING_OUTAGE = "5725767000000500003"
-AFTER_NEW_TOKEN = "5725767000000500004"
+BEFORE_NEW_TOKEN, AFTER_NEW_TOKEN = "5725767000000500004", "5725767000000500005"
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,7 @@ def zoho() -> Iterator[ZohoStandIn]:
             # A real record that never reached Pre-Qualified.
             ("Leads", FORGED): {"Lead_Status": "Contacted", "Annual_Revenue": 1000},
             ("Leads", DURING_OUTAGE): {"Lead_Status": "Pre-Qualified"},
+            ("Leads", BEFORE_NEW_TOKEN): {"Lead_Status": "Pre-Qualified"},
             ("Leads", AFTER_NEW_TOKEN): {"Lead_Status": "Pre-Qualified"},
         }
     )
@@ -194,6 +195,11 @@ async def test_the_refresh_token_the_set_up_page_stores_is_used_by_the_running_w
 ) -> None:
     pipeline = zoho_pipeline
     await wait_for(lambda: ingress_ready(pipeline), 60, "the ingress to be ready")
+    # The worker's client for the source holds the old refresh token and an access token.
+    before = f"cdp-{uuid.uuid4().hex[:10]}"
+    code, _ = await pipeline.post("verified", KEY, lead(BEFORE_NEW_TOKEN, before))
+    assert code == 202
+    await wait_for(lambda: _now(pipeline.cdp.events_for(before)), 180, "a verified conversion")
     # Every refresh token so far is revoked, and the worker's access token has expired:
     # without the new token the worker cannot verify anything.
     zoho.refresh_tokens.clear()
