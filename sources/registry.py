@@ -206,3 +206,13 @@ class SourceRegistry(Mapping[str, SourceConfig]):
         self._sources[source_id] = source
         if changed:
             log.info("source updated", extra={"source_id": source_id, "enabled": source.enabled})
+
+
+async def read_sources(settings: Settings) -> dict[str, SourceConfig]:
+    """The sources as the topic holds them now, for a command that runs once."""
+    registry = SourceRegistry(settings)
+    await registry.start()
+    try:
+        return dict(registry)
+    finally:
+        await registry.stop()

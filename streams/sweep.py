@@ -70,6 +70,8 @@ async def sweep() -> None:
     crm = SweepClients.crm
     if crm is None:
         return
+    # The sources as they are now, so a source changed a moment ago is swept as changed.
+    await sources.caught_up()
     chosen = [s for s in list(sources.values()) if swept(s, settings.zoho_sweep_enabled)]
     if not chosen:
         return

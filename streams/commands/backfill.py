@@ -10,7 +10,6 @@ timeline page; `--max-calls` bounds them.
 import argparse
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,8 @@ from schemas.envelope import RawEnvelope, record_key
 from schemas.logs import configure_logging
 from schemas.settings import Settings
 from schemas.source import SourceConfig
-from schemas.sources_file import SourcesFileError, load_sources
+from sources.crypto import NoEncryptionKey
+from sources.registry import MissingSourcesTopic, read_sources
 from streams.clients.zoho_crm import ZohoCrmClient
 from streams.commands.backfill_plan import BackfillTally, summary_text
 from streams.commands.replay_plan import BadSelection, parse_time
@@ -219,12 +219,12 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     try:
-        sources = load_sources(settings.sources_file, dict(os.environ))
-    except SourcesFileError as error:
+        sources = asyncio.run(read_sources(settings))
+    except (NoEncryptionKey, MissingSourcesTopic) as error:
         sys.exit(str(error))
     source = sources.get(request.source_id)
     if source is None:
-        sys.exit(f"no source {request.source_id!r} in {settings.sources_file}")
+        sys.exit(f"no source {request.source_id!r}: `zoho-cdp-sources list` shows them")
     if not can_call_crm(source):
         sys.exit(
             f"source {source.id!r} has no client_id, client_secret and refresh_token: the "

@@ -39,8 +39,9 @@ def can_call_crm(source: SourceConfig) -> bool:
 
 
 def swept(source: SourceConfig, enabled: bool) -> bool:
-    """Whether the sweep reads this source: on globally and for it, with credentials."""
-    return enabled and source.sweep and can_call_crm(source)
+    """Whether the sweep reads this source: on globally and for it, enabled, with
+    credentials."""
+    return enabled and source.enabled and source.sweep and can_call_crm(source)
 
 
 def sweep_since(

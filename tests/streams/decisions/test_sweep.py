@@ -201,4 +201,5 @@ def test_only_sources_with_credentials_and_the_sweep_on_are_swept() -> None:
     assert can_call_crm(source(**credentials)) and swept(source(**credentials), True)
     assert not swept(source(**credentials), False)
     assert not swept(source(**credentials, sweep=False), True)
+    assert not swept(source(**credentials, enabled=False), True)
     assert not can_call_crm(source(**credentials | {"refresh_token": ""}))
