@@ -22,10 +22,13 @@ from schemas.admin import (
 from schemas.source import SourceConfig
 from sources import operations
 from sources.operations import InvalidSource, SourceExists, problems_of
+from sources.registry import SourceRegistry
 from sources.seed import plan_import
 from sources.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
+# Past this the request goes on with what this replica has.
+CATCH_UP_TIMEOUT_S = 5.0
 
 AdminHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -73,6 +76,7 @@ def _guarded(handler: AdminHandler) -> AdminHandler:
             response = _error(401, "missing or wrong admin token")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
+        await _caught_up(request.app)
         try:
             return await handler(request)
         except InvalidSource as invalid:
@@ -84,6 +88,14 @@ def _guarded(handler: AdminHandler) -> AdminHandler:
             return _error(503, f"cannot store the change now ({error}); retry")
 
     return guarded
+
+
+async def _caught_up(app: web.Application) -> None:
+    """Every change another replica answered before this request is seen here: a read
+    finds it, and a change is made to it rather than to an older version."""
+    sources = app[SOURCES]
+    if isinstance(sources, SourceRegistry):
+        await sources.caught_up(timeout=CATCH_UP_TIMEOUT_S)
 
 
 def _token_ok(request: web.Request) -> bool:

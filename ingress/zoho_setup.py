@@ -18,6 +18,7 @@ from ingress.setup_pages import (
 )
 from schemas.source import SourceConfig
 from sources.operations import InvalidSource, changed
+from sources.registry import SourceRegistry
 from sources.store import StoreUnavailable
 from zoho.accounts import exchange_form, token_url
 from zoho.answers import MAX_ANSWER_BYTES
@@ -91,7 +92,11 @@ async def _store(app: web.Application, source: SourceConfig, exchanged: Exchange
     """Writes the token into the source (encrypted in the sources topic). A failure must
     not hide it, since the page is then the only place it appears."""
     store = app.get(SOURCE_STORE)
-    current = app[SOURCES].get(source.id)
+    sources = app[SOURCES]
+    if isinstance(sources, SourceRegistry):
+        # The token goes into the latest version of the source, not an older one.
+        await sources.caught_up(timeout=5)
+    current = sources.get(source.id)
     if store is None or current is None:
         return False
     try:

@@ -123,6 +123,9 @@ async def test_a_source_created_over_the_api_takes_webhooks_on_both_replicas_wit
     created = await create(live)
     source_id, api_key = created["id"], created["api_key"]
     assert len(api_key) >= 43  # 32 random bytes, URL-safe
+    # The id is taken on every replica at once.
+    body = {"id": source_id, "exchange_rate": "1", "currency": "USD"}
+    assert (await live.admin("POST", "/sources", body, port=second(live)))[0] == 409
     started = time.monotonic()
     # A: the replica that wrote it answers at once; B follows the topic.
     assert await page_status(live, source_id, api_key, live.ingress_port) == 200
@@ -149,6 +152,9 @@ async def test_a_changed_rate_applies_to_the_next_conversion(live: Pipeline) -> 
     status, view = await live.admin(
         "PATCH", f"/sources/{source_id}", {"exchange_rate": "3.5"}, port=second(live)
     )
+    assert status == 200 and view["exchange_rate"] == "3.5"
+    # Replica A's admin API answers with the change at once, not a moment later.
+    status, view = await live.admin("GET", f"/sources/{source_id}")
     assert status == 200 and view["exchange_rate"] == "3.5"
     after = new_cdp_id()
     assert (await live.post(source_id, api_key, lead("Pre-Qualified", after, "10")))[0] == 202
