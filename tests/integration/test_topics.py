@@ -12,7 +12,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from harness.pipeline import REPO, free_port
+from harness.pipeline import REPO, free_port, wait_for
 from sources.crypto import generate_key
 
 pytestmark = pytest.mark.integration
@@ -133,7 +133,12 @@ async def test_the_command_creates_everything_once_then_changes_only_what_differ
     )
     assert third.returncode == 0, third.stderr
     assert third.stdout == f"alter {raw} retention.ms {30 * DAY_MS} -> {10 * DAY_MS}\n"
-    altered = await topic_settings(kafka_bootstrap, names)
+
+    async def applied() -> dict[str, dict[str, str]] | None:
+        settings = await topic_settings(kafka_bootstrap, names)
+        return settings if settings[raw]["retention.ms"] == str(10 * DAY_MS) else None
+
+    altered = await wait_for(applied, timeout=30, what=f"{raw}'s new retention")
     assert altered[raw] == created[raw] | {
         "retention.ms": str(10 * DAY_MS),
         "max.message.bytes": "2000000",
@@ -156,14 +161,27 @@ async def test_a_changelog_faust_created_first_stays_compacted(
         await admin.create_topics(
             [NewTopic(changelog, 2, 1, topic_configs={"cleanup.policy": "compact"})]
         )
+
+        # Creation is asynchronous: the command must find the topic, not race to create it.
+        async def visible() -> bool:
+            return changelog in await admin.list_topics()
+
+        await wait_for(visible, timeout=30, what=f"{changelog} to be visible")
     finally:
         await admin.close()
 
     result = await asyncio.to_thread(run, "streams.commands.topics", env)
     assert result.returncode == 0, result.stderr
     assert f"alter {changelog} retention.ms " in result.stdout
+
+    # The broker applies an accepted change a moment later.
+    async def kept_forever() -> bool:
+        [settings] = (await topic_settings(kafka_bootstrap, [changelog])).values()
+        return settings["retention.ms"] == "-1"
+
+    await wait_for(kept_forever, timeout=30, what=f"{changelog} to keep its records forever")
     [settings] = (await topic_settings(kafka_bootstrap, [changelog])).values()
-    assert settings["cleanup.policy"] == "compact" and settings["retention.ms"] == "-1"
+    assert settings["cleanup.policy"] == "compact"
 
 
 @pytest.mark.parametrize("module", ["streams.main", "ingress.main"])
