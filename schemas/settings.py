@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     worker_data_dir: Path = Path("var/worker")
     # How soon a crashed worker's partitions move to another: Kafka waits this long.
     worker_session_timeout_s: float = Field(default=30.0, ge=6)
+    # Confirmed events waiting this long above one never confirmed make the worker read
+    # that partition again from its committed offset (duplicates, never a loss).
+    worker_hole_reread_s: float = Field(default=10.0, gt=0)
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9101, ge=0, description="0 turns it off.")
 

@@ -25,6 +25,7 @@ from streams.decisions.event import Lateness
 from streams.decisions.process import Rejected, Tracked, process
 from streams.decisions.status import RecordState
 from streams.send import send_confirmed
+from streams.transport import confirmed
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ async def convert_webhooks(stream: StreamT[bytes]) -> None:
         async for event in stream.events():
             if event.message.key != PARTITION_MARKER_KEY:
                 await handle_webhook(event.message, crm)
+            confirmed(event)
 
 
 async def handle_webhook(message: faust.types.Message, crm: ZohoClients) -> None:
@@ -121,6 +123,7 @@ async def deliver_to_cdp(stream: StreamT[bytes]) -> None:
             settings.cdp_batch_size, within=settings.cdp_batch_wait_s
         ):
             await deliver_batch(cdp, batch)
+            confirmed(*batch)
 
 
 async def deliver_batch(cdp: CdpClient, batch: Sequence[EventT[bytes]]) -> None:

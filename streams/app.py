@@ -29,7 +29,9 @@ def _credentials(settings: Settings) -> CredentialsT | None:
 
 class App(faust.App):
     def _new_transport(self) -> TransportT:
-        return Transport(self.conf.broker_consumer, self)
+        return Transport(
+            self.conf.broker_consumer, self, hole_reread_s=settings.worker_hole_reread_s
+        )
 
 
 app = App(

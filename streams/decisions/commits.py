@@ -90,13 +90,12 @@ class CommitRule(Generic[P]):
         another `stuck_after_s` before it is reported again."""
         due = {}
         for partition, state in self._partitions.items():
-            hole = state.base is not None and state.confirmed and state.base not in state.confirmed
-            if not hole:
+            base = state.base
+            if base is None or not state.confirmed or base in state.confirmed:
                 state.hole_seen_at = None
             elif state.hole_seen_at is None:
                 state.hole_seen_at = now
             elif now - state.hole_seen_at >= self.stuck_after_s:
-                assert state.base is not None
-                due[partition] = state.base
+                due[partition] = base
                 state.hole_seen_at = now
         return due
