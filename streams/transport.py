@@ -32,7 +32,7 @@ from collections import defaultdict
 from time import monotonic
 from typing import Any
 
-from faust.exceptions import ImproperlyConfigured
+from faust.exceptions import ImproperlyConfigured, ProducerSendError
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT, Message
 from faust.types.transports import TPorTopicSet
@@ -165,7 +165,11 @@ class Consumer(faust_aiokafka.Consumer):
         offsets |= self._filter_committable_offsets(self._filter_tps_with_pending_acks(topics))
         if not offsets:
             return False
-        await self._handle_attached(offsets)
+        try:
+            await self._handle_attached(offsets)
+        except ProducerSendError as error:
+            await self.crash(error)
+            return False
         # The table's changelog records go out before the offsets that cover them.
         await self.app.producer.flush()
         if not await self._commit(offsets):
@@ -182,11 +186,15 @@ class Consumer(faust_aiokafka.Consumer):
         due = {
             tp: base for tp, base in self.commits.seeks_due(monotonic()).items() if tp in assignment
         }
-        if due:
-            self.log.warning(
-                "Events were confirmed above one never confirmed; reading again from %r", due
-            )
+        if not due:
+            return
+        self.log.warning(
+            "Events were confirmed above one never confirmed; reading again from %r", due
+        )
+        try:
             await self.seek_wait(due)
+        except Exception as error:  # noqa: BLE001 - a rebalance got there first; it seeks too
+            self.log.warning("Could not read again from %r: %r", due, error)
 
 
 class Transport(faust_aiokafka.Transport):
