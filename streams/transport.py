@@ -14,9 +14,12 @@ rule for the agents' source partitions instead (streams/decisions/commits.py):
   sought there, and Faust's read-offset and gap bookkeeping is off for it, so nothing
   fetched twice is dropped and nothing skipped is assumed done.
 - a commit moves a partition only to the end of the run of confirmed offsets starting
-  at its base; the base moves only when Kafka accepted the commit.
-- confirmations waiting above a hole for `hole_reread_s` make the partition read again
-  from its base: a duplicate (same event_id, absorbed downstream), never a loss.
+  at its base; the base moves only when Kafka accepted the commit. Faust's own ack
+  bookkeeping for these partitions (its compiled stream iterator writes `_acked`
+  directly) is discarded, never committed.
+- confirmations waiting above a hole for `hole_reread_s`, or a partition fetched past its
+  unconfirmed base while no event is in flight, make the partition read again from its
+  base: a duplicate (same event_id, absorbed downstream), never a loss.
 - revoked partitions keep their state until the app has waited for the events in flight
   and committed what they confirmed; then it is dropped, and re-read from the broker
   when they come back.
@@ -28,6 +31,7 @@ transport must call `confirmed`, or its partitions never commit (lag, not loss),
 agents must keep `concurrency=1` so one partition's events finish in order.
 """
 
+import asyncio
 from collections import defaultdict
 from time import monotonic
 from typing import Any
@@ -161,6 +165,11 @@ class Consumer(faust_aiokafka.Consumer):
             for tp, offset in self.commits.committable().items()
             if tp in assignment and (topics is None or tp in topics or tp.topic in topics)
         }
+        # Faust's compiled stream iterator records its acks in `_acked` itself, without
+        # going through `ack`: for guarded partitions they are dropped, never committed.
+        for tp in [tp for tp in self._acked if self.guarded(tp)]:
+            self._acked.pop(tp, None)
+            self._acked_index.pop(tp, None)
         # Partitions outside the rule (none of the agents' own) keep Faust's.
         offsets |= self._filter_committable_offsets(self._filter_tps_with_pending_acks(topics))
         if not offsets:
@@ -183,18 +192,35 @@ class Consumer(faust_aiokafka.Consumer):
 
     async def _read_holes_again(self) -> None:
         assignment = self.assignment()
+        busy = any(not message.acked for message in list(self._unacked_messages))
+        # Where each partition's fetching has got to matters only while nothing is in
+        # flight: then an unconfirmed base below it was dropped on its way to the agent.
+        positions = {} if busy else await self._positions(self.commits.tracked())
         due = {
-            tp: base for tp, base in self.commits.seeks_due(monotonic()).items() if tp in assignment
+            tp: base
+            for tp, base in self.commits.seeks_due(monotonic(), positions, busy).items()
+            if tp in assignment
         }
         if not due:
             return
-        self.log.warning(
-            "Events were confirmed above one never confirmed; reading again from %r", due
-        )
+        self.log.warning("Events fetched were never confirmed; reading again from %r", due)
         try:
             await self.seek_wait(due)
         except Exception as error:  # noqa: BLE001 - a rebalance got there first; it seeks too
             self.log.warning("Could not read again from %r: %r", due, error)
+
+    async def _positions(self, tps: list[TP]) -> dict[TP, int]:
+        positions = {}
+        for tp in tps:
+            try:
+                position = await asyncio.wait_for(
+                    self._thread.position(faust_aiokafka.ensure_aiokafka_TP(tp)), timeout=5
+                )
+            except Exception:  # noqa: BLE001, S112 - not assigned or not known yet: asked next time
+                continue
+            if position is not None:
+                positions[tp] = position
+        return positions
 
 
 class Transport(faust_aiokafka.Transport):

@@ -7,13 +7,13 @@ in `[base, base + n)` was confirmed: an offset that was fetched but never confir
 a hole, and nothing above a hole commits. Gaps are never assumed: the source topics are
 neither compacted nor transactional, so every offset is a record the agent must see.
 `base` moves only when Kafka accepted a commit. When confirmations wait above a hole for
-longer than a limit, the partition is to be read again from `base`: a duplicate, never
-a loss.
+longer than a limit (or the partition was fetched past an unconfirmed base while nothing
+is in flight), the partition is to be read again from `base`: a duplicate, never a loss.
 """
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 P = TypeVar("P", bound=Hashable)
 
@@ -84,18 +84,31 @@ class CommitRule(Generic[P]):
         state.confirmed = {o for o in state.confirmed if o >= offset}
         state.hole_seen_at = None
 
-    def seeks_due(self, now: float) -> dict[P, int]:
-        """Partitions whose confirmations have waited above a hole at the base for at
-        least `stuck_after_s`, with the offset to read them again from. Each is given
-        another `stuck_after_s` before it is reported again."""
+    def seeks_due(
+        self, now: float, positions: Mapping[P, int] | None = None, busy: bool = True
+    ) -> dict[P, int]:
+        """Partitions waiting on a hole at their base for at least `stuck_after_s`, with
+        the offset to read them again from. A partition waits on a hole when offsets
+        above its base are confirmed but the base is not, or when it was fetched past its
+        base (`positions`, the next offset to fetch) while no event is in flight
+        (`busy` is false): an event dropped before it reached the agent, with none after
+        it. Each partition reported gets another `stuck_after_s` before the next time."""
         due = {}
         for partition, state in self._partitions.items():
-            base = state.base
-            if base is None or not state.confirmed or base in state.confirmed:
+            if not self._waits_on_hole(state, (positions or {}).get(partition), busy):
                 state.hole_seen_at = None
             elif state.hole_seen_at is None:
                 state.hole_seen_at = now
             elif now - state.hole_seen_at >= self.stuck_after_s:
-                due[partition] = base
+                due[partition] = cast(int, state.base)
                 state.hole_seen_at = now
         return due
+
+    @staticmethod
+    def _waits_on_hole(state: _Partition, position: int | None, busy: bool) -> bool:
+        base = state.base
+        if base is None or base in state.confirmed:
+            return False
+        if state.confirmed:
+            return True  # every confirmed offset is above the base
+        return not busy and position is not None and position > base

@@ -127,3 +127,33 @@ def test_a_hole_that_closes_resets_its_clock() -> None:
     assert rule.seeks_due(now=9) == {}  # a new hole (103), first seen now
     assert rule.seeks_due(now=18) == {}
     assert rule.seeks_due(now=19) == {P: 103}
+
+
+def test_a_partition_fetched_past_its_base_with_nothing_in_flight_is_read_again() -> None:
+    # The last events were dropped before reaching the agent: nothing above to confirm.
+    rule = rule_at(100, stuck_after_s=10)
+    assert rule.seeks_due(now=0, positions={P: 105}, busy=False) == {}
+    assert rule.seeks_due(now=10, positions={P: 105}, busy=False) == {P: 100}
+
+
+@pytest.mark.parametrize(
+    ("position", "busy"),
+    [
+        (105, True),  # the agent is still working, on this event or one before it
+        (100, False),  # nothing fetched past the base yet
+        (None, False),  # position unknown
+    ],
+)
+def test_no_seek_while_the_base_may_still_be_on_its_way(position: int | None, busy: bool) -> None:
+    rule = rule_at(100, stuck_after_s=10)
+    positions = {} if position is None else {P: position}
+    for now in (0, 10, 20, 30):
+        assert rule.seeks_due(now=now, positions=positions, busy=busy) == {}
+
+
+def test_a_busy_moment_restarts_the_clock_of_a_partition_fetched_past_its_base() -> None:
+    rule = rule_at(100, stuck_after_s=10)
+    assert rule.seeks_due(now=0, positions={P: 105}, busy=False) == {}
+    assert rule.seeks_due(now=5, positions={P: 105}, busy=True) == {}
+    assert rule.seeks_due(now=10, positions={P: 105}, busy=False) == {}
+    assert rule.seeks_due(now=20, positions={P: 105}, busy=False) == {P: 100}
