@@ -7,8 +7,10 @@ import asyncio
 import json
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -164,53 +166,83 @@ async def test_webhooks_arriving_while_a_worker_joins_and_leaves_all_convert(
             status, _ = await pipeline.post("shop", SHOP_KEY, converted_lead(warm_up))
             assert status == 202
             await all_delivered(pipeline, [warm_up], timeout=90)
-            sent = await trickle_through_two_rebalances(pipeline)
             if consumer == "stock":
-                lost = await wait_for(
-                    lambda: committed_without_conversion(pipeline, sent),
-                    90,
-                    "Faust's consumer to commit past a webhook it never processed",
-                )
-                print(f"stock: {len(sent)} sent, {len(lost)} committed unprocessed")  # noqa: T201
+                # Faust's loss depends on timing: rebalance until it shows, a few times at most.
+                async def lost(sent: list[Sent]) -> bool:
+                    return bool(await committed_without_conversion(pipeline, sent))
+
+                sent = await trickle_through_rebalances(pipeline, rounds=4, enough=lost)
+            else:
+
+                async def never(_sent: list[Sent]) -> bool:
+                    return False
+
+                sent = await trickle_through_rebalances(pipeline, rounds=2, enough=never)
+            result = await settled(pipeline, sent, timeout=180)
+            print(f"{consumer}: {len(sent)} sent, {result}")  # noqa: T201
+            if consumer == "stock":
+                # The control: the same test fails on Faust's own consumer.
+                assert not result.startswith("all converted")
                 return
-            try:
-                await all_delivered(pipeline, [webhook.cdp_id for webhook in sent], timeout=120)
-            except AssertionError:
+            if not result.startswith("all converted"):
                 print(await progress(pipeline, sent))  # noqa: T201
-                raise
-            await wait_for(lambda: worker_caught_up(pipeline), 60, "the group to commit all")
-            assert await committed_without_conversion(pipeline, sent) == []
-            delivered = Counter(event["cdp_id"] for event in list(pipeline.cdp.cdp.delivered))
-            repeated = sum(delivered[webhook.cdp_id] - 1 for webhook in sent)
-            print(f"guard: {len(sent)} sent, 0 lost, {repeated} repeated")  # noqa: T201
+            assert result.startswith("all converted")
         finally:
             for process in pipeline.processes.values():
                 print(f"--- {process.name} log tail ---\n{process.log_tail(15)}")  # noqa: T201
 
 
-async def trickle_through_two_rebalances(pipeline: Pipeline) -> list[Sent]:
-    """Starts a second worker and stops it again while webhooks trickle in."""
+async def settled(pipeline: Pipeline, sent: list[Sent], timeout: float) -> str:
+    """How the run ended: every webhook converted at the CDP with the group committed to
+    the end; or webhooks committed past without a conversion (lost for good); or neither
+    by the deadline (stalled)."""
+
+    async def outcome() -> str | None:
+        lost = await committed_without_conversion(pipeline, sent)
+        if lost:
+            return f"{len(lost)} committed without a conversion"
+        delivered = Counter(event["cdp_id"] for event in list(pipeline.cdp.cdp.delivered))
+        if all(delivered[w.cdp_id] for w in sent) and await worker_caught_up(pipeline):
+            repeated = sum(delivered[w.cdp_id] - 1 for w in sent)
+            return f"all converted, 0 lost, {repeated} repeated"
+        return None
+
+    try:
+        return await wait_for(outcome, timeout, "every webhook converted or one lost")
+    except AssertionError:
+        return "stalled: neither all converted nor any lost by the deadline"
+
+
+async def trickle_through_rebalances(
+    pipeline: Pipeline, rounds: int, enough: Callable[[list[Sent]], Awaitable[bool]]
+) -> list[Sent]:
+    """While webhooks trickle in, a second worker joins and leaves again, up to `rounds`
+    times or until `enough` says the run has shown what it must."""
     producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap, enable_idempotence=True)
     await producer.start()
     trickle = Trickle(pipeline, producer)
     sending = asyncio.create_task(trickle.run(every_s=0.05))
     try:
         await trickle.until_sent(20)
-        second = pipeline.process("worker-2", WORKER)
-        second.env = pipeline.env | {"WORKER_DATA_DIR": str(pipeline.workdir / "worker-2-data")}
-        second.start()
-        await wait_for(
-            lambda: logged(pipeline, "worker-2", "Worker ready"), 90, "the second worker to join"
-        )
-        await trickle.until_sent(len(trickle.sent) + 20)
-        ready_before = await times_logged(pipeline, "worker", "Worker ready")
-        await asyncio.to_thread(second.stop)
-        await wait_for(
-            lambda: logged(pipeline, "worker", "Worker ready", times=ready_before + 1),
-            90,
-            "the first worker to take every partition back",
-        )
-        await trickle.until_sent(len(trickle.sent) + 10)
+        for round in range(rounds):
+            name = f"worker-{round + 2}"
+            second = pipeline.process(name, WORKER)
+            second.env = pipeline.env | {"WORKER_DATA_DIR": str(pipeline.workdir / f"{name}-data")}
+            second.start()
+            await wait_for(partial(logged, pipeline, name, "Worker ready"), 90, f"{name} to join")
+            await trickle.until_sent(len(trickle.sent) + 20)
+            ready_before = await times_logged(pipeline, "worker", "Worker ready")
+            await asyncio.to_thread(second.stop)
+            await wait_for(
+                lambda times=ready_before + 1: logged(
+                    pipeline, "worker", "Worker ready", times=times
+                ),
+                90,
+                "the first worker to take every partition back",
+            )
+            await trickle.until_sent(len(trickle.sent) + 10)
+            if await enough(list(trickle.sent)):
+                break
     finally:
         sending.cancel()
         await asyncio.gather(sending, return_exceptions=True)
