@@ -23,8 +23,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from aiokafka.errors import KafkaError
-
 from ingress.spool import Spooled, SpoolStats, SpoolStore, acked_prefix
 
 log = logging.getLogger(__name__)
@@ -111,16 +109,9 @@ class Forwarder:
         if self.queued:
             return await self._spool(topic, key, value, None)
         started = time.monotonic()
-        sending = asyncio.ensure_future(self._producer.send(topic, value=value, key=key))
-        await asyncio.wait({sending}, timeout=self._ack_timeout_s)
-        if not sending.done():
-            # Not yet queued (waiting for metadata or buffer space): cancelled, it is never
-            # sent, so the spooled copy is the only one.
-            sending.cancel()
-            await asyncio.gather(sending, return_exceptions=True)
-        if not _succeeded(sending):
+        future = await self._queue(topic, key, value, self._ack_timeout_s)
+        if future is None:
             return await self._spool(topic, key, value, None)
-        future: asyncio.Future[Any] = sending.result()
         self._unsettled[future] = started
         remaining = self._ack_timeout_s - (time.monotonic() - started)
         await asyncio.wait({future}, timeout=max(remaining, 0))
@@ -132,6 +123,21 @@ class Forwarder:
             self._settle(future)
             return await self._spool(topic, key, value, None)
         return await self._spool(topic, key, value, future)
+
+    async def _queue(
+        self, topic: str, key: bytes, value: bytes, timeout: float
+    ) -> "asyncio.Future[Any] | None":
+        """aiokafka's future for the record, or None when it could not be queued in time
+        (waiting for metadata or buffer space): then it was cancelled, and is never sent."""
+        queuing = asyncio.ensure_future(self._producer.send(topic, value=value, key=key))
+        await asyncio.wait({queuing}, timeout=timeout)
+        if not queuing.done():
+            queuing.cancel()
+            await asyncio.gather(queuing, return_exceptions=True)
+        if not _succeeded(queuing):
+            return None
+        future: asyncio.Future[Any] = queuing.result()
+        return future
 
     async def _spool(
         self, topic: str, key: bytes, value: bytes, in_flight: "asyncio.Future[Any] | None"
@@ -218,12 +224,10 @@ class Forwarder:
         """How many records from the batch's start Kafka acknowledged."""
         futures: list[asyncio.Future[Any]] = []
         for record in batch:
-            try:
-                futures.append(
-                    await self._producer.send(record.topic, value=record.value, key=record.key)
-                )
-            except KafkaError:
+            future = await self._queue(record.topic, record.key, record.value, self._ack_timeout_s)
+            if future is None:
                 break
+            futures.append(future)
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         errors: list[BaseException | None] = [
             outcome if isinstance(outcome, BaseException) else None for outcome in outcomes
