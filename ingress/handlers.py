@@ -192,7 +192,9 @@ async def readyz(request: web.Request) -> web.Response:
             "oldest_age_s": round(stats.oldest_age_s(time.time()), 3),
         },
     }
-    return web.json_response(body, status=200 if kafka or room else 503)
+    # While the spool holds anything, new webhooks join it, whatever Kafka says.
+    accepting = room or (kafka and not forwarder.queued)
+    return web.json_response(body, status=200 if accepting else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
