@@ -91,9 +91,14 @@ class Forwarder:
         self._executor.shutdown(wait=True)
 
     @property
+    def store(self) -> SpoolStore:
+        if self._store is None:
+            raise RuntimeError("the forwarder is not started")
+        return self._store
+
+    @property
     def stats(self) -> SpoolStats:
-        assert self._store is not None
-        return self._store.stats
+        return self.store.stats
 
     @property
     def queued(self) -> int:
@@ -142,10 +147,10 @@ class Forwarder:
     async def _spool(
         self, topic: str, key: bytes, value: bytes, in_flight: "asyncio.Future[Any] | None"
     ) -> Stored:
-        assert self._store is not None
+        store = self.store
         self._appending += 1
         try:
-            seq = await self._run(self._store.append, topic, key, value)
+            seq = await self._run(store.append, topic, key, value)
         except BaseException:
             if in_flight is not None:
                 # The spool could not take it; the 503 tells Zoho, the send may still land.
@@ -164,10 +169,9 @@ class Forwarder:
     def _settle_late(self, seq: int, future: "asyncio.Future[Any]") -> None:
         """The timed-out send finished. Delivered: its copy leaves the spool, submitted to
         the spool's thread now so it runs before the drain's next read."""
-        assert self._store is not None
         if _succeeded(future) and not self._closed:
             asyncio.get_running_loop().run_in_executor(
-                self._executor, self._store.delete, [seq]
+                self._executor, self.store.delete, [seq]
             ).add_done_callback(_log_failure)
         self._settle(future)
 
@@ -186,8 +190,7 @@ class Forwarder:
                     await self._wake.wait()
                 continue
             await self._wait_for_unsettled_sends()
-            assert self._store is not None
-            batch = await self._run(self._store.head, self._chunk)
+            batch = await self._run(self.store.head, self._chunk)
             if not batch:
                 # Only appends in progress: their end wakes us.
                 self._wake.clear()
@@ -196,7 +199,7 @@ class Forwarder:
                 continue
             sent = await self._send(batch)
             if sent:
-                await self._run(self._store.delete, [record.seq for record in batch[:sent]])
+                await self._run(self.store.delete, [record.seq for record in batch[:sent]])
                 self.on_drained(sent)
             if sent < len(batch):
                 failures += 1

@@ -122,7 +122,8 @@ class SpoolStore:
                 (topic, key, value, spooled_at),
             )
         seq = cursor.lastrowid
-        assert seq is not None
+        if seq is None:
+            raise sqlite3.DatabaseError("the spool's insert returned no row id")
         oldest = self._stats.oldest_at if self._stats.depth else spooled_at
         self._stats = SpoolStats(self._stats.depth + 1, self._stats.size + size, oldest)
         return seq
@@ -141,14 +142,15 @@ class SpoolStore:
         """Removes records Kafka acknowledged (or that were delivered by another send)."""
         if not seqs:
             return
+        # Only "?" placeholders are formatted into the statements below.
         marks = ",".join("?" * len(seqs))
         with self._transaction():
             (count, freed) = self._db.execute(
                 f"SELECT count(*), coalesce(sum(length(key) + length(value)), 0)"
-                f" FROM spooled WHERE seq IN ({marks})",
+                f" FROM spooled WHERE seq IN ({marks})",  # noqa: S608
                 tuple(seqs),
             ).fetchone()
-            self._db.execute(f"DELETE FROM spooled WHERE seq IN ({marks})", tuple(seqs))
+            self._db.execute(f"DELETE FROM spooled WHERE seq IN ({marks})", tuple(seqs))  # noqa: S608
             first = self._db.execute(
                 "SELECT spooled_at FROM spooled ORDER BY seq LIMIT 1"
             ).fetchone()
