@@ -145,12 +145,10 @@ class SpoolStore:
         # Only "?" placeholders are formatted into the statements below.
         marks = ",".join("?" * len(seqs))
         with self._transaction():
-            (count, freed) = self._db.execute(
-                f"SELECT count(*), coalesce(sum(length(key) + length(value)), 0)"
-                f" FROM spooled WHERE seq IN ({marks})",  # noqa: S608
-                tuple(seqs),
-            ).fetchone()
-            self._db.execute(f"DELETE FROM spooled WHERE seq IN ({marks})", tuple(seqs))  # noqa: S608
+            where = f"WHERE seq IN ({marks})"
+            sizes = "SELECT count(*), coalesce(sum(length(key) + length(value)), 0) FROM spooled "
+            (count, freed) = self._db.execute(sizes + where, tuple(seqs)).fetchone()
+            self._db.execute("DELETE FROM spooled " + where, tuple(seqs))  # noqa: S608 - placeholders only
             first = self._db.execute(
                 "SELECT spooled_at FROM spooled ORDER BY seq LIMIT 1"
             ).fetchone()

@@ -25,7 +25,7 @@ class ScriptedKafka:
         self.mode = "ack"
         self.sent: list[tuple[bytes, asyncio.Future[Any]]] = []
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> "asyncio.Future[Any]":
+    async def send(self, topic: str, value: bytes, key: bytes) -> "asyncio.Future[Any]":  # noqa: ARG002 - aiokafka's signature
         if self.mode == "block":
             await asyncio.Event().wait()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -50,9 +50,12 @@ class ScriptedKafka:
 
 
 async def until(condition: Callable[[], bool], what: str, timeout: float = 5) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def forwarder(

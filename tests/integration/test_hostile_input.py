@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from harness.pipeline import Pipeline, ingress_ready, running_pipeline, wait_for
 from tests.integration.conftest import SHOP_KEY, SOURCES_YAML
-from tests.integration.harness import Pipeline, ingress_ready, running_pipeline, wait_for
 
 pytestmark = pytest.mark.integration
 BODY_TIMEOUT_S = 3
@@ -95,7 +95,7 @@ async def raw_request(
     return int(status_line.split()[1]), body_part
 
 
-def post_head(pipeline: Pipeline, content_type: bytes, length: int, extra: bytes = b"") -> bytes:
+def post_head(content_type: bytes, length: int, extra: bytes = b"") -> bytes:
     return (
         b"POST /sources/shop?api_key=" + SHOP_KEY.encode() + b" HTTP/1.1\r\n"
         b"Host: 127.0.0.1\r\nConnection: close\r\n"
@@ -116,12 +116,12 @@ async def post_bytes(
     body: bytes,
     converts_as: str | None = None,
 ) -> Answer:
-    status, answer = await raw_request(pipeline, post_head(pipeline, content_type, len(body)), body)
+    status, answer = await raw_request(pipeline, post_head(content_type, len(body)), body)
     return accepted(attack, status, answer, converts_as)
 
 
 def attacks(pipeline: Pipeline) -> list[Callable[[], Awaitable[Answer]]]:
-    rng = random.Random(9)
+    rng = random.Random(9)  # noqa: S311 - reproducible noise, not a secret
     out: list[Callable[[], Awaitable[Answer]]] = []
     content_types = [
         b"application/json",
@@ -255,7 +255,7 @@ async def odd_amount(pipeline: Pipeline, literal: str, document: str, cdp_id: st
 async def huge_header(pipeline: Pipeline, name: bytes, value: bytes) -> Answer:
     status, body = await raw_request(
         pipeline,
-        post_head(pipeline, b"text/plain", 9, name + b": " + value + b"\r\n"),
+        post_head(b"text/plain", 9, name + b": " + value + b"\r\n"),
         b"lead_id=1",
     )
     return Answer(f"huge header {name.decode()}", status, body)
@@ -263,9 +263,7 @@ async def huge_header(pipeline: Pipeline, name: bytes, value: bytes) -> Answer:
 
 async def many_headers(pipeline: Pipeline) -> Answer:
     extra = b"".join(b"X-H%d: %s\r\n" % (i, b"z" * 100) for i in range(2000))
-    status, body = await raw_request(
-        pipeline, post_head(pipeline, b"text/plain", 9, extra), b"lead_id=1"
-    )
+    status, body = await raw_request(pipeline, post_head(b"text/plain", 9, extra), b"lead_id=1")
     return Answer("2,000 headers", status, body)
 
 
@@ -301,7 +299,7 @@ async def slow_body(pipeline: Pipeline) -> Answer:
     reader, writer = await asyncio.open_connection("127.0.0.1", pipeline.ingress_port)
     started = time.monotonic()
     body = urlencode(valid_lead("slow")).encode()
-    writer.write(post_head(pipeline, b"application/x-www-form-urlencoded", len(body)))
+    writer.write(post_head(b"application/x-www-form-urlencoded", len(body)))
     answer = b""
 
     async def trickle() -> None:

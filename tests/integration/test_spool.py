@@ -55,13 +55,13 @@ class OwnBroker:
     def start(self, fresh: bool = False) -> None:
         env = self.env | {"KAFKA_FRESH": "1" if fresh else "0"}
         with self.log.open("ab") as log:
-            subprocess.run(
+            subprocess.run(  # noqa: S603 - our own script
                 [str(KAFKA_SH), "start"], env=env, check=True, stdout=log, stderr=log, timeout=180
             )
 
     def stop(self) -> None:
         with self.log.open("ab") as log:
-            subprocess.run(
+            subprocess.run(  # noqa: S603 - our own script
                 [str(KAFKA_SH), "stop"], env=self.env, check=True, stdout=log, stderr=log
             )
 

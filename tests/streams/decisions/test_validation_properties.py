@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from schemas.envelope import RawEnvelope
 from schemas.records import RecordChange
 from schemas.source import SourceConfig
-from streams.validation import InvalidWebhook, validate
+from streams.decisions.validation import InvalidWebhook, validate
 
 SOURCES = [
     SourceConfig.model_validate(
