@@ -95,9 +95,14 @@ async def raw_request(
     return int(status_line.split()[1]), body_part
 
 
-def post_head(content_type: bytes, length: int, extra: bytes = b"") -> bytes:
+def post_head(
+    content_type: bytes,
+    length: int,
+    extra: bytes = b"",
+    query: bytes = b"?api_key=" + SHOP_KEY.encode(),
+) -> bytes:
     return (
-        b"POST /sources/shop?api_key=" + SHOP_KEY.encode() + b" HTTP/1.1\r\n"
+        b"POST /sources/shop" + query + b" HTTP/1.1\r\n"
         b"Host: 127.0.0.1\r\nConnection: close\r\n"
         b"Content-Type: " + content_type + b"\r\n"
         b"Content-Length: " + str(length).encode() + b"\r\n" + extra + b"\r\n"
@@ -237,6 +242,7 @@ def attacks(pipeline: Pipeline) -> list[Callable[[], Awaitable[Answer]]]:
     out.append(lambda: huge_header(pipeline, b"X-Api-Key", b"y" * 20_000))
     out.append(lambda: many_headers(pipeline))
     out.append(lambda: bad_header_bytes(pipeline))
+    out.append(lambda: bad_api_key_header(pipeline))
     out.append(lambda: bad_request_line(pipeline))
     out.append(lambda: oversized(pipeline))
     out.append(lambda: slow_body(pipeline))
@@ -269,11 +275,18 @@ async def many_headers(pipeline: Pipeline) -> Answer:
 
 async def bad_header_bytes(pipeline: Pipeline) -> Answer:
     body = urlencode(valid_lead("bad-header")).encode()
-    head = post_head(
-        pipeline, b"application/x-www-form-\xff", len(body), b"X-Api-Key: \xff\xfe\r\n"
-    )
+    head = post_head(b"application/x-www-form-\xff", len(body), b"X-Notes: \xff\xfe\r\n")
     status, answer = await raw_request(pipeline, head, body)
     return Answer("invalid UTF-8 header values", status, answer)
+
+
+async def bad_api_key_header(pipeline: Pipeline) -> Answer:
+    body = urlencode(valid_lead("bad-key")).encode()
+    head = post_head(
+        b"application/x-www-form-urlencoded", len(body), b"X-Api-Key: \xff\xfe\r\n", query=b""
+    )
+    status, answer = await raw_request(pipeline, head, body)
+    return Answer("invalid UTF-8 api key header", status, answer)
 
 
 async def bad_request_line(pipeline: Pipeline) -> Answer:
