@@ -189,25 +189,33 @@ class Forwarder:
                 if not self.queued:
                     await self._wake.wait()
                 continue
-            await self._wait_for_unsettled_sends()
-            batch = await self._run(self.store.head, self._chunk)
-            if not batch:
-                # Only appends in progress: their end wakes us.
-                self._wake.clear()
-                if self._appending:
-                    await self._wake.wait()
-                continue
-            sent = await self._send(batch)
-            if sent:
-                await self._run(self.store.delete, [record.seq for record in batch[:sent]])
-                self.on_drained(sent)
-            if sent < len(batch):
+            try:
+                complete = await self._drain_once()
+            except Exception:  # noqa: BLE001 - the drain must outlive a failing disk or send
+                log.exception("draining the spool failed; retrying", extra=self._log_extra())
+                complete = False
+            if not complete:
                 failures += 1
                 await asyncio.sleep(min(0.25 * 2**failures, self._max_backoff_s))
-            else:
-                if failures:
-                    log.info("kafka takes the spool again", extra=self._log_extra())
+            elif failures:
+                log.info("kafka takes the spool again", extra=self._log_extra())
                 failures = 0
+
+    async def _drain_once(self) -> bool:
+        """Sends the spool's head; False when Kafka did not take all of it."""
+        await self._wait_for_unsettled_sends()
+        batch = await self._run(self.store.head, self._chunk)
+        if not batch:
+            # Only appends in progress: their end wakes us.
+            self._wake.clear()
+            if self._appending:
+                await self._wake.wait()
+            return True
+        sent = await self._send(batch)
+        if sent:
+            await self._run(self.store.delete, [record.seq for record in batch[:sent]])
+            self.on_drained(sent)
+        return sent == len(batch)
 
     async def _wait_for_unsettled_sends(self) -> None:
         while True:

@@ -224,3 +224,23 @@ async def test_only_a_full_spool_refuses(kafka: ScriptedKafka, tmp_path: Path) -
         assert await deliver(small, b"0123456789") is Stored.KAFKA
     finally:
         await small.stop()
+
+
+async def test_the_drain_outlives_a_failing_disk(
+    kafka: ScriptedKafka, running: Forwarder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kafka.mode = "block"
+    assert await deliver(running, b"A") is Stored.SPOOL
+    head = running.store.head
+    failures = []
+
+    def failing_once(limit: int) -> list[Any]:
+        if not failures:
+            failures.append(limit)
+            raise OSError("disk I/O error")
+        return head(limit)
+
+    monkeypatch.setattr(running.store, "head", failing_once)
+    kafka.mode = "ack"
+    await until(lambda: running.queued == 0, "the spool to drain")
+    assert failures and kafka.topic == [b"A"]
