@@ -59,6 +59,14 @@ class OwnBroker:
                 [str(KAFKA_SH), "start"], env=env, check=True, stdout=log, stderr=log, timeout=180
             )
 
+    def ensure_running(self) -> None:
+        """A test that failed while its broker was stopped must not fail the next one."""
+        status = subprocess.run(  # noqa: S603 - our own script
+            [str(KAFKA_SH), "status"], env=self.env, capture_output=True, check=False
+        )
+        if status.returncode != 0:
+            self.start()
+
     def stop(self) -> None:
         with self.log.open("ab") as log:
             subprocess.run(  # noqa: S603 - our own script
@@ -80,6 +88,7 @@ def broker() -> Iterator[OwnBroker]:
 
 @pytest.fixture
 async def settings(broker: OwnBroker, tmp_path: Path) -> Settings:
+    broker.ensure_running()
     settings = Settings(
         kafka_bootstrap_servers=broker.bootstrap,
         topic_prefix=f"spool-{uuid.uuid4().hex[:8]}.",
@@ -143,8 +152,9 @@ async def test_webhooks_posted_while_kafka_is_down_are_answered_and_delivered_in
         response = await client.post("/sources/shop", params={"api_key": KEY}, data=webhook)
         slowest = max(slowest, time.monotonic() - started)
         assert response.status == 202, await response.text()
-    # The first waits for its timeout; the rest join the spool behind it at once.
-    assert slowest < SPOOL_TIMEOUT_S + 2
+    # The first waits for its timeout; the rest join the spool behind it at once. The
+    # margin is for a loaded machine, not for Kafka: it is down.
+    assert slowest < SPOOL_TIMEOUT_S + 5
     ready = await client.get("/readyz")
     body = await ready.json()
     assert ready.status == 200 and body["status"] == "spooling"
