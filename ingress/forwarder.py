@@ -10,7 +10,10 @@ delivered. Until it settles the drain waits (it is ahead of anything the drain w
 send on that partition); if it was delivered, its spooled copy is deleted rather than
 sent again behind later webhooks. A send that hangs past `settle_timeout_s` is no
 longer waited for: its copy may then arrive twice, which the deterministic event ids
-downstream absorb; nothing is ever dropped.
+downstream absorb; nothing is ever dropped. One order is not kept: when a webhook's own
+send fails after its timeout while a later webhook of the record, sent before the
+spooling began, was acknowledged, the spooled copy lands after the later one; the
+worker's per-record event set still emits each event once.
 """
 
 import asyncio
