@@ -24,6 +24,7 @@ from harness.pipeline import Process, free_port, read_topic, wait_for
 from ingress.app import create_app
 from schemas.settings import Settings
 from schemas.sources_file import parse_sources
+from sources.crypto import generate_key
 from streams.commands.topic_plan import desired_topics
 from streams.commands.topics import set_up_topics
 
@@ -180,13 +181,16 @@ async def test_webhooks_posted_while_kafka_is_down_are_answered_and_delivered_in
     assert f"ingress_spooled_total {len(posted)}.0" in metrics
 
 
-def ingress_process(settings: Settings, workdir: Path, spool: Path, name: str) -> Process:
+def ingress_process(
+    settings: Settings, workdir: Path, spool: Path, name: str, encryption_key: str
+) -> Process:
     sources = workdir / "sources.yaml"
     sources.write_text(SOURCES_YAML)
     env = dict(os.environ) | {
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         "TOPIC_PREFIX": settings.topic_prefix,
         "SOURCES_FILE": str(sources),
+        "SOURCES_ENCRYPTION_KEYS": encryption_key,
         "INGRESS_PORT": str(free_port()),
         "INGRESS_SPOOL_DIR": str(spool),
         "INGRESS_SPOOL_TIMEOUT_S": str(SPOOL_TIMEOUT_S),
@@ -216,7 +220,8 @@ async def test_webhooks_spooled_by_an_ingress_killed_with_sigkill_are_drained_by
     broker: OwnBroker, settings: Settings, tmp_path: Path
 ) -> None:
     spool = tmp_path / "ingress-spool"
-    first = ingress_process(settings, tmp_path, spool, "ingress-1")
+    key = generate_key()
+    first = ingress_process(settings, tmp_path, spool, "ingress-1", key)
     try:
         await wait_for(lambda: readiness(first), 60, "the ingress to start")
         posted = webhooks(records=2, per_record=10)
@@ -238,14 +243,14 @@ async def test_webhooks_spooled_by_an_ingress_killed_with_sigkill_are_drained_by
     broker.start()
     # Control: an ingress with an empty spool of its own does not bring them, so what
     # the restart below delivers came from the spool the killed process left.
-    control = ingress_process(settings, tmp_path, tmp_path / "other-spool", "ingress-control")
+    control = ingress_process(settings, tmp_path, tmp_path / "other-spool", "ingress-control", key)
     try:
         await wait_for(lambda: readiness(control), 60, "the control ingress to start")
     finally:
         control.stop()
     assert await raw_by_record(settings) == {}
 
-    second = ingress_process(settings, tmp_path, spool, "ingress-2")
+    second = ingress_process(settings, tmp_path, spool, "ingress-2", key)
     try:
 
         async def drained() -> bool:
