@@ -19,8 +19,10 @@ RUN pip install . && rm -rf /src
 RUN useradd --system --create-home --home-dir /app --uid 10001 app
 USER app
 WORKDIR /app
-# The worker keeps its Faust state in var/worker and creates only the last directory.
-RUN mkdir var
+# The worker keeps its Faust state in var/worker and creates only the last directory;
+# the ingress's spool volume mounts on var/ingress-spool, created here so the app user
+# owns it.
+RUN mkdir -p var/ingress-spool
 
 # Listen on all interfaces: inside a container 127.0.0.1 is unreachable from outside.
 ENV INGRESS_HOST=0.0.0.0 \

@@ -296,6 +296,7 @@ def pipeline_processes(bootstrap: str, settings: Settings) -> Iterator[Pipeline]
         "SOURCES_FILE": str(workdir / "sources.yaml"),
         "SOURCES_ENCRYPTION_KEYS": generate_key(),
         "INGRESS_PORT": str(ingress_port),
+        "INGRESS_SPOOL_DIR": str(workdir / "ingress-spool"),
         "CDP_URL": cdp.url,
         "CDP_TOKEN": CDP_TOKEN,
         "CDP_BATCH_WAIT_S": "0.3",

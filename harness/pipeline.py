@@ -284,6 +284,7 @@ def running_pipeline(
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "ADMIN_URL": f"http://127.0.0.1:{ingress_port}/admin",
             "INGRESS_PORT": str(ingress_port),
+            "INGRESS_SPOOL_DIR": str(workdir / "ingress-spool"),
             "CDP_URL": cdp.url,
             "CDP_TOKEN": "integration-cdp-token",
             "CDP_BATCH_WAIT_S": "0.3",

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from ingress import handlers
 from ingress.admin import add_admin_routes
-from ingress.kafka import producer_context
+from ingress.kafka import forwarder_context, producer_context
 from ingress.keys import FORCE_SEED, METRICS, SEED, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
 from ingress.sources_live import live_sources_context
@@ -38,6 +38,7 @@ def create_app(
     app[METRICS] = IngressMetrics()
     app.cleanup_ctx.append(live_sources_context)
     app.cleanup_ctx.append(producer_context)
+    app.cleanup_ctx.append(forwarder_context)
     app.cleanup_ctx.append(zoho_session_context)
     app.router.add_route("GET", "/sources/{source_id}", handlers.source_endpoint)
     app.router.add_route("POST", "/sources/{source_id}", handlers.source_endpoint)

@@ -46,9 +46,10 @@ def authenticate(
 
 def _same(expected: SecretStr, presented: str | None) -> bool:
     secret = expected.get_secret_value()
-    # Constant-time, so response timing does not reveal how much of a guess was right.
+    # Constant-time, so response timing does not reveal how much of a guess was right;
+    # header bytes that are not UTF-8 arrive as surrogates and are compared as sent.
     return (
         bool(secret)
         and presented is not None
-        and hmac.compare_digest(secret.encode(), presented.encode())
+        and hmac.compare_digest(secret.encode(), presented.encode("utf-8", "surrogateescape"))
     )

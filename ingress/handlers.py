@@ -1,21 +1,33 @@
 """Request handlers: parse, call a function, turn its errors into HTTP statuses."""
 
+import asyncio
 import json
 import logging
+import sqlite3
 import time
 import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
-from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic_core import PydanticSerializationError
 
 from ingress import zoho_setup
 from ingress.auth import BadApiKey, DisabledSource, UnknownSource, authenticate
-from ingress.kafka import kafka_reachable
-from ingress.keys import METRICS, PRODUCER, SETTINGS, SOURCES
-from ingress.parsing import UnparseableBody, is_webhook, merge_parameters, parse_body, record_id
+from ingress.forwarder import Stored
+from ingress.kafka import fits_one_request, kafka_reachable
+from ingress.keys import FORWARDER, METRICS, PRODUCER, SETTINGS, SOURCES
+from ingress.parsing import (
+    UnparseableBody,
+    is_webhook,
+    merge_parameters,
+    parse_body,
+    record_id,
+    require_unicode,
+)
+from ingress.spool import SpoolFull
 from schemas import topics
 from schemas.envelope import RawEnvelope, record_key
 from schemas.source import SourceConfig
@@ -50,51 +62,104 @@ def _authenticated_source(request: web.Request) -> SourceConfig:
 
 async def accept_webhook(request: web.Request, source: SourceConfig) -> web.Response:
     body = await _body_parameters(request)
+    try:
+        parameters = require_unicode(merge_parameters(request.query.items(), body))
+    except UnparseableBody as error:
+        raise _error(web.HTTPBadRequest, str(error)) from None
     envelope = RawEnvelope(
         envelope_id=uuid.uuid4().hex,
         source_id=source.id,
         received_at=datetime.now(UTC),
         method=request.method,
-        content_type=request.content_type if request.body_exists else "",
-        parameters=merge_parameters(request.query.items(), body),
+        content_type=_content_type(request),
+        parameters=parameters,
     )
-    await _write_to_kafka(request.app, envelope)
+    stored = await _store(request.app, envelope)
     log.info(
         "webhook accepted",
-        extra={"source_id": source.id, "envelope_id": envelope.envelope_id},
+        extra={
+            "source_id": source.id,
+            "envelope_id": envelope.envelope_id,
+            "stored_in": stored.value,
+        },
     )
     return web.json_response({"envelope_id": envelope.envelope_id}, status=202)
+
+
+def _content_type(request: web.Request) -> str:
+    if not request.body_exists:
+        return ""
+    # Header bytes that are not UTF-8 arrive as surrogates, which JSON cannot carry.
+    return request.content_type.encode("utf-8", "replace").decode("utf-8")
 
 
 async def _body_parameters(request: web.Request) -> dict[str, str]:
     if not request.body_exists:
         return {}
-    if request.content_type == "multipart/form-data":
-        form = await request.post()
-        return {name: value for name, value in form.items() if isinstance(value, str)}
+    deadline = request.app[SETTINGS].ingress_body_timeout_s
     try:
-        return parse_body(request.content_type, await request.read())
+        async with asyncio.timeout(deadline):
+            if request.content_type == "multipart/form-data":
+                return await _multipart_parameters(request)
+            body = await request.read()
+    except TimeoutError:
+        raise _error(
+            web.HTTPRequestTimeout, f"the request body did not arrive within {deadline:g} s"
+        ) from None
+    try:
+        return parse_body(request.content_type, body)
     except UnparseableBody as error:
         raise _error(web.HTTPBadRequest, str(error)) from None
 
 
-async def _write_to_kafka(app: web.Application, envelope: RawEnvelope) -> None:
-    """Returns only once Kafka has the envelope; anything else is a 503."""
+async def _multipart_parameters(request: web.Request) -> dict[str, str]:
+    try:
+        form = await request.post()
+    except (ValueError, HttpProcessingError) as error:
+        # A missing boundary, a broken part header, a part that is not UTF-8.
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        raise _error(web.HTTPBadRequest, f"multipart body is malformed: {message}") from None
+    return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
+async def _store(app: web.Application, envelope: RawEnvelope) -> Stored:
+    """Returns only once Kafka or the spool has the envelope; anything else is a 4xx/503."""
     settings = app[SETTINGS]
+    try:
+        value = envelope.model_dump_json().encode()
+    except PydanticSerializationError:
+        raise _error(
+            web.HTTPBadRequest, "the request carries text that is not valid Unicode"
+        ) from None
+    key = record_key(envelope.source_id, record_id(envelope.parameters))
+    if not fits_one_request(key, value):
+        raise _error(
+            web.HTTPRequestEntityTooLarge,
+            f"the webhook is {len(value)} bytes as stored, more than Kafka takes in one record",
+        )
     started = time.perf_counter()
     try:
-        await app[PRODUCER].send_and_wait(
-            settings.topic(topics.RAW),
-            value=envelope.model_dump_json().encode(),
-            key=record_key(envelope.source_id, record_id(envelope.parameters)),
-        )
-    except (KafkaError, TimeoutError) as error:
+        stored = await app[FORWARDER].deliver(settings.topic(topics.RAW), key, value)
+    except SpoolFull:
         log.warning(
-            "kafka did not take the webhook",
+            "kafka is behind and the spool is full", extra={"source_id": envelope.source_id}
+        )
+        raise _error(
+            web.HTTPServiceUnavailable,
+            "cannot store the webhook now: Kafka is unavailable and the ingress's spool is "
+            "full; retry later",
+        ) from None
+    except (OSError, sqlite3.Error) as error:
+        log.error(
+            "kafka is behind and the spool cannot be written",
             extra={"source_id": envelope.source_id, "error": type(error).__name__},
         )
         raise _error(web.HTTPServiceUnavailable, "cannot store the webhook now; retry") from None
-    app[METRICS].produce_seconds.observe(time.perf_counter() - started)
+    if stored is Stored.KAFKA:
+        app[METRICS].produce_seconds.observe(time.perf_counter() - started)
+    else:
+        app[METRICS].spooled.inc()
+    return stored
 
 
 async def setup_page(request: web.Request, source: SourceConfig) -> web.Response:
@@ -107,13 +172,38 @@ async def healthz(request: web.Request) -> web.Response:  # noqa: ARG001 - aioht
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if await kafka_reachable(request.app[PRODUCER], timeout_s=3):
-        return web.json_response({"status": "ready"})
-    return web.json_response({"status": "kafka unreachable"}, status=503)
+    """Ready while webhooks can be stored: Kafka answers, or the spool has room."""
+    forwarder = request.app[FORWARDER]
+    stats = forwarder.stats
+    kafka = await kafka_reachable(request.app[PRODUCER], timeout_s=3)
+    room = forwarder.has_room(request.app[SETTINGS].max_body_bytes)
+    if kafka and not forwarder.queued:
+        status = "ready"
+    elif room:
+        status = "spooling"
+    else:
+        status = "spool full"
+    body = {
+        "status": status,
+        "kafka": "reachable" if kafka else "unreachable",
+        "spool": {
+            "depth": stats.depth,
+            "bytes": stats.size,
+            "oldest_age_s": round(stats.oldest_age_s(time.time()), 3),
+        },
+    }
+    # While the spool holds anything, new webhooks join it, whatever Kafka says.
+    accepting = room or (kafka and not forwarder.queued)
+    return web.json_response(body, status=200 if accepting else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    response = web.Response(body=generate_latest(request.app[METRICS].registry))
+    metrics = request.app[METRICS]
+    stats = request.app[FORWARDER].stats
+    metrics.spool_depth.set(stats.depth)
+    metrics.spool_bytes.set(stats.size)
+    metrics.spool_oldest_age.set(stats.oldest_age_s(time.time()))
+    response = web.Response(body=generate_latest(metrics.registry))
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response
 

@@ -7,13 +7,23 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from ingress.keys import PRODUCER, SETTINGS
+from ingress.forwarder import Forwarder
+from ingress.keys import FORWARDER, METRICS, PRODUCER, SETTINGS
 from schemas import topics
 from schemas.settings import Settings
+
+# aiokafka's default; a larger envelope is refused up front rather than spooled for ever.
+MAX_REQUEST_BYTES = 1024 * 1024
+# Room for the record batch's own headers.
+_BATCH_OVERHEAD = 1024
 
 
 class MissingTopics(RuntimeError):
     pass
+
+
+def fits_one_request(key: bytes, value: bytes) -> bool:
+    return len(key) + len(value) + _BATCH_OVERHEAD <= MAX_REQUEST_BYTES
 
 
 def new_producer(settings: Settings) -> AIOKafkaProducer:
@@ -23,6 +33,7 @@ def new_producer(settings: Settings) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=int(settings.produce_timeout_s * 1000),
+        max_request_size=MAX_REQUEST_BYTES,
         **settings.aiokafka_security(),
     )
 
@@ -37,6 +48,26 @@ async def producer_context(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await producer.stop()
+
+
+async def forwarder_context(app: web.Application) -> AsyncIterator[None]:
+    """The spool next to the producer; what it holds from before is drained from now on."""
+    settings = app[SETTINGS]
+    forwarder = Forwarder(
+        app[PRODUCER],
+        settings.ingress_spool_dir,
+        max_bytes=settings.ingress_spool_max_bytes,
+        ack_timeout_s=settings.ingress_spool_timeout_s,
+        # aiokafka gives up on a queued send after its request timeout (and a retry).
+        settle_timeout_s=2 * settings.produce_timeout_s + settings.ingress_spool_timeout_s,
+    )
+    forwarder.on_drained = app[METRICS].drained.inc
+    await forwarder.start()
+    try:
+        app[FORWARDER] = forwarder
+        yield
+    finally:
+        await forwarder.stop()
 
 
 async def require_topics(producer: AIOKafkaProducer, names: Iterable[str]) -> None:

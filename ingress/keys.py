@@ -6,6 +6,7 @@ import aiohttp
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
+from ingress.forwarder import Forwarder
 from ingress.metrics import IngressMetrics
 from schemas.settings import Settings
 from schemas.source import SourceConfig
@@ -15,6 +16,7 @@ SETTINGS = web.AppKey("settings", Settings)
 SOURCES = web.AppKey("sources", Mapping[str, SourceConfig])
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 METRICS = web.AppKey("metrics", IngressMetrics)
+FORWARDER = web.AppKey("forwarder", Forwarder)
 ZOHO_SESSION = web.AppKey("zoho_session", aiohttp.ClientSession)
 # Where the admin API and the set-up page write sources; absent with fixed sources.
 SOURCE_STORE = web.AppKey("source_store", SourceStore)

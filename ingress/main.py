@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ingress.app import create_app
 from ingress.kafka import MissingTopics
+from ingress.spool import SpoolInUse
 from schemas.logs import configure_logging
 from schemas.settings import Settings
 from schemas.source import SourceConfig
@@ -49,8 +50,9 @@ def main(argv: list[str] | None = None) -> None:
             print=None,
             # The source URL carries the api key and the Zoho code: no access log.
             access_log=None,
+            keepalive_timeout=settings.ingress_keepalive_timeout_s,
         )
-    except (MissingTopics, MissingSourcesTopic) as error:
+    except (MissingTopics, MissingSourcesTopic, SpoolInUse) as error:
         sys.exit(str(error))
 
 

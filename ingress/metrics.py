@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass
@@ -19,5 +19,26 @@ class IngressMetrics:
         self.produce_seconds = Histogram(
             "ingress_produce_seconds",
             "Time from produce to Kafka's acknowledgement.",
+            registry=self.registry,
+        )
+        self.spooled = Counter(
+            "ingress_spooled",
+            "Webhooks written to the local spool because Kafka was slow, down or behind it.",
+            registry=self.registry,
+        )
+        self.drained = Counter(
+            "ingress_spool_drained",
+            "Spooled webhooks Kafka has acknowledged since the start.",
+            registry=self.registry,
+        )
+        self.spool_depth = Gauge(
+            "ingress_spool_depth", "Webhooks in the local spool.", registry=self.registry
+        )
+        self.spool_bytes = Gauge(
+            "ingress_spool_bytes", "Bytes of webhooks in the local spool.", registry=self.registry
+        )
+        self.spool_oldest_age = Gauge(
+            "ingress_spool_oldest_age_seconds",
+            "How long the oldest spooled webhook has waited for Kafka (0 when empty).",
             registry=self.registry,
         )

@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     ingress_port: int = 8080
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     produce_timeout_s: float = Field(default=10.0, gt=0)
+    # A slow or absent client cannot hold a connection: the body must arrive within this,
+    # and a connection that sends no request is closed after the keep-alive timeout.
+    ingress_body_timeout_s: float = Field(default=10.0, gt=0)
+    ingress_keepalive_timeout_s: float = Field(default=75.0, gt=0)
+    ingress_spool_dir: Path = Field(
+        default=Path("var/ingress-spool"),
+        description="Each ingress replica needs a persistent directory of its own.",
+    )
+    ingress_spool_timeout_s: float = Field(
+        default=2.0, gt=0, description="Kafka's acknowledgement is awaited this long, then spooled."
+    )
+    ingress_spool_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
 
     app_id: str = "zoho-cdp-conversions"
     worker_data_dir: Path = Path("var/worker")

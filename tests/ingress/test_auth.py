@@ -16,7 +16,16 @@ def test_the_right_key_opens_its_source() -> None:
 
 
 @pytest.mark.parametrize(
-    "presented", [None, "", "shop-api-key-012345678", "shop-api-key-0123456789x"]
+    "presented",
+    [
+        None,
+        "",
+        "shop-api-key-012345678",
+        "shop-api-key-0123456789x",
+        # Header bytes that are not UTF-8 reach the handler as surrogates.
+        "\udcff\udcfe",
+        "shop-api-key-0123456789\udcff",
+    ],
 )
 def test_a_missing_or_wrong_key_is_refused(presented: str | None) -> None:
     with pytest.raises(BadApiKey):

@@ -3,12 +3,13 @@
 import json
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from harness.pipeline import read_topic
+from harness.pipeline import read_topic, wait_for
 from ingress.app import create_app
 from schemas.envelope import RawEnvelope
 from schemas.settings import Settings
@@ -24,12 +25,15 @@ SOURCES = parse_sources(
 
 
 @pytest.fixture
-async def settings(kafka_bootstrap: str) -> Settings:
+async def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     settings = Settings(
         kafka_bootstrap_servers=kafka_bootstrap,
         topic_prefix=f"ingress-{uuid.uuid4().hex[:8]}.",
         max_body_bytes=4096,
         produce_timeout_s=3,
+        ingress_spool_dir=tmp_path / "spool",
+        ingress_spool_timeout_s=1,
+        ingress_spool_max_bytes=800,
     )
     await set_up_topics(settings, desired_topics(settings))
     return settings
@@ -104,17 +108,33 @@ async def test_malformed_and_oversized_bodies(client: TestClient) -> None:
     assert oversized.status == 413
 
 
-async def test_no_2xx_when_kafka_cannot_take_the_webhook(
+async def test_no_2xx_when_neither_kafka_nor_the_spool_can_take_the_webhook(
     client: TestClient, settings: Settings
 ) -> None:
+    raw = settings.topic("zoho.webhooks.raw")
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        await admin.delete_topics([settings.topic("zoho.webhooks.raw")])
+        await admin.delete_topics([raw])
+
+        async def deleted() -> bool:
+            return raw not in await admin.list_topics()
+
+        await wait_for(deleted, 60, f"{raw} to be deleted")
     finally:
         await admin.close()
-    response = await client.post("/sources/shop", params={"api_key": KEY}, data={"lead_id": "L-3"})
-    assert response.status == 503
+    notes = {"lead_id": "L-3", "notes": "x" * 300}
+    # Kafka cannot take it: the spool does, and says so.
+    spooled = await client.post("/sources/shop", params={"api_key": KEY}, data=notes)
+    assert spooled.status == 202
+    ready = await client.get("/readyz")
+    body = await ready.json()
+    assert body["spool"]["depth"] == 1 and body["spool"]["bytes"] > 300
+    # The next one does not fit under the 800-byte cap.
+    refused = await client.post("/sources/shop", params={"api_key": KEY}, data=notes)
+    assert refused.status == 503
+    assert "spool is full" in (await refused.json())["error"]
+    assert ready.status == 503 and body["status"] == "spool full"
 
 
 async def test_health_readiness_and_metrics(client: TestClient) -> None:
@@ -123,6 +143,7 @@ async def test_health_readiness_and_metrics(client: TestClient) -> None:
     await client.post("/sources/shop", params={"api_key": KEY}, data={"lead_id": "L-4"})
     await client.post("/sources/shop", params={"api_key": "bad"}, data={"lead_id": "L-4"})
     text = await (await client.get("/metrics")).text()
+    assert "ingress_spool_depth 0.0" in text and "ingress_spool_oldest_age_seconds 0.0" in text
     assert 'ingress_requests_total{source="shop",status="202"} 1.0' in text
     assert 'ingress_requests_total{source="shop",status="401"} 1.0' in text
     assert "ingress_produce_seconds_count 1.0" in text
