@@ -1,0 +1,198 @@
+"""One chaos run: load posted while a fault plays out, then the count of what arrived."""
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tests.chaos.cluster import Pipeline
+from tests.chaos.load import LADDERS, Poster, Webhook, plan
+from tests.integration.harness import wait_for
+from schemas.source import Module
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class ChaosSettings:
+    """What CHAOS_* environment variables set; the defaults keep the module short for CI."""
+
+    seed: int
+    webhooks: int = 500  # per scenario
+    rate: float = 50.0  # webhooks per second
+    repeats: int = 1
+    outage_s: float = 8.0  # the CDP's outage (the issue's 30 s with CHAOS_OUTAGE_S=30)
+    grace_s: float = 3.0  # SIGTERM to SIGKILL, as an orchestrator's grace period
+    post_timeout_s: float = 15.0  # how long a post may take before it counts as refused
+    concurrency: int = 16
+    drain_s: float = 150.0
+    results: Path | None = None
+
+    @classmethod
+    def from_env(cls) -> "ChaosSettings":
+        seed = os.environ.get("CHAOS_SEED")
+        results = os.environ.get("CHAOS_RESULTS")
+        return cls(
+            seed=int(seed) if seed else random.SystemRandom().randrange(10**6),
+            webhooks=int(os.environ.get("CHAOS_WEBHOOKS", cls.webhooks)),
+            rate=_env_float("CHAOS_RATE", cls.rate),
+            repeats=int(os.environ.get("CHAOS_REPEATS", cls.repeats)),
+            outage_s=_env_float("CHAOS_OUTAGE_S", cls.outage_s),
+            grace_s=_env_float("CHAOS_GRACE_S", cls.grace_s),
+            post_timeout_s=_env_float("CHAOS_POST_TIMEOUT_S", cls.post_timeout_s),
+            drain_s=_env_float("CHAOS_DRAIN_S", cls.drain_s),
+            results=Path(results) if results else None,
+        )
+
+
+@dataclass
+class Report:
+    scenario: str
+    seed: int
+    accepted: int
+    unique: int
+    duplicates: int
+    lost: int
+    refused: int
+    unexpected: int
+    recover_s: float | None
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        recover = f"{self.recover_s:.1f}s" if self.recover_s is not None else "never"
+        return (
+            f"chaos {self.scenario:<22} seed={self.seed:<7} accepted={self.accepted} "
+            f"unique={self.unique} duplicates={self.duplicates} lost={self.lost} "
+            f"refused={self.refused} unexpected={self.unexpected} recover={recover}"
+            + (f"  [{'; '.join(self.notes)}]" if self.notes else "")
+        )
+
+    def save(self, path: Path | None) -> None:
+        if path is not None:
+            with path.open("a") as out:
+                out.write(json.dumps(asdict(self)) + "\n")
+
+
+@dataclass
+class Run:
+    """What a scenario's fault needs: the pipeline, the load in progress, its dice."""
+
+    name: str
+    pipeline: Pipeline
+    poster: Poster
+    rng: random.Random
+    settings: ChaosSettings
+    webhooks: list[Webhook]
+    notes: list[str] = field(default_factory=list)
+    posted_before: int = 0  # warm-up and anything posted before the load
+
+    async def at_fraction(self, low: float, high: float) -> float:
+        """Waits until a random fraction (from the seed) of the load has been posted."""
+        fraction = self.rng.uniform(low, high)
+        await self.poster.posted(self.posted_before + int(fraction * len(self.webhooks)))
+        return fraction
+
+    def progress(self) -> float:
+        return (self.poster.launched - self.posted_before) / len(self.webhooks)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+Fault = Callable[[Run], Awaitable[float]]
+
+
+def warm_up_webhook(tag: str) -> Webhook:
+    return plan(random.Random(tag), 1, f"{tag}w", {Module.LEADS: LADDERS[Module.LEADS][-1:]})[0]
+
+
+async def warm_up(pipeline: Pipeline, poster: Poster, tag: str, workers: int = 1) -> None:
+    """Ingress and worker up, and one conversion through, before the faults begin."""
+    await wait_for(pipeline.ingress_ready, 120, "the ingress to be ready")
+    webhook = warm_up_webhook(tag)
+    await poster.post_all([webhook], rate=1)
+    assert poster.accepted, f"warm-up webhook refused: {poster.refused}"
+
+    async def through() -> bool:
+        return webhook.event_id in pipeline.cdp.delivered()
+
+    await wait_for(through, 180, "the warm-up conversion at the CDP")
+
+
+async def run(
+    name: str,
+    pipeline: Pipeline,
+    settings: ChaosSettings,
+    rng: random.Random,
+    fault: Fault,
+    before_load: Callable[[Run], Awaitable[None]] | None = None,
+    webhooks: int | None = None,
+) -> Report:
+    """Warm-up, `before_load`, then the paced load with `fault` playing out during it;
+    the fault returns when it ended, for the time to recover."""
+    poster = Poster(pipeline.source_url, settings.concurrency, settings.post_timeout_s)
+    await warm_up(pipeline, poster, pipeline.prefix.replace(".", ""))
+    load = plan(rng, settings.webhooks if webhooks is None else webhooks, "r", LADDERS)
+    chaos = Run(name, pipeline, poster, rng, settings, load)
+    if before_load is not None:
+        await before_load(chaos)
+    chaos.posted_before = poster.launched
+    posting = asyncio.create_task(poster.post_all(load, settings.rate))
+    try:
+        fault_end = await fault(chaos)
+        await posting
+    finally:
+        posting.cancel()
+    expected = {w.event_id for w, _ in poster.accepted}
+    await drain(pipeline, expected, settings.drain_s)
+    delivered = pipeline.cdp.delivered()
+    accepted_before_end = [w.event_id for w, at in poster.accepted if at <= fault_end]
+    missing = expected - delivered.keys()
+    recover = (
+        max(0.0, max(min(delivered[i]) for i in accepted_before_end) - fault_end)
+        if not missing and accepted_before_end
+        else None
+    )
+    if poster.refused:
+        reasons: dict[str, int] = {}
+        for _, reason in poster.refused:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        chaos.note("refused: " + ", ".join(f"{r} ×{n}" for r, n in sorted(reasons.items())))
+    return Report(
+        scenario=name,
+        seed=settings.seed,
+        accepted=len(poster.accepted),
+        unique=len(delivered.keys() & expected),
+        duplicates=sum(len(times) - 1 for times in delivered.values()),
+        lost=len(missing),
+        refused=len(poster.refused),
+        unexpected=len(delivered.keys() - expected),
+        recover_s=recover,
+        notes=chaos.notes,
+    )
+
+
+async def drain(pipeline: Pipeline, expected: set[str], timeout: float) -> None:
+    """Until every expected conversion is at the CDP, or the workers have committed
+    everything and nothing more can come (a loss), or the deadline."""
+    deadline = time.monotonic() + timeout
+    settled_since: float | None = None
+    while time.monotonic() < deadline:
+        if expected <= pipeline.cdp.delivered().keys():
+            return
+        if not any(p.alive for n, p in pipeline.processes.items() if n.startswith("worker")):
+            return
+        if await pipeline.caught_up():
+            settled_since = settled_since or time.monotonic()
+            # A spool may still be draining into the raw topic: settled for a while.
+            if time.monotonic() - settled_since > 8:
+                return
+        else:
+            settled_since = None
+        await asyncio.sleep(0.5)
