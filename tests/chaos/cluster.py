@@ -204,7 +204,10 @@ class Pipeline:
         return ingress
 
     def start_worker(
-        self, name: str = "worker", module: str | None = None, extra_env: dict[str, str] | None = None
+        self,
+        name: str = "worker",
+        module: str | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> Proc:
         argv = [sys.executable, "-m", module] if module else [str(BIN / "zoho-cdp-worker")]
         # Each worker its own data directory, as on separate machines.
@@ -308,6 +311,8 @@ def running_pipeline(
             "WORKER_SESSION_TIMEOUT_S": "6",
             "SOURCES_FILE": str(sources_file),
             "INGRESS_PORT": str(ingress_port),
+            # Survives an ingress restart: the spool must be drained after a kill -9.
+            "INGRESS_SPOOL_DIR": str(workdir / "ingress-spool"),
             "CDP_URL": cdp.url,
             "CDP_TOKEN": CDP_TOKEN,
             "CDP_BATCH_WAIT_S": "0.3",
