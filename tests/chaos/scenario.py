@@ -153,13 +153,11 @@ async def run(
     expected = {w.event_id for w, _ in poster.accepted}
     await drain(pipeline, expected, settings.drain_s)
     delivered = pipeline.cdp.delivered()
-    accepted_before_end = [w.event_id for w, at in poster.accepted if at <= fault_end]
     missing = expected - delivered.keys()
-    recover = (
-        max(0.0, max(min(delivered[i]) for i in accepted_before_end) - fault_end)
-        if not missing and accepted_before_end
-        else None
-    )
+    # The longest any conversion waited after the fault ended: counted from the later of
+    # its acceptance and the fault's end, so a stall right after the fault shows too.
+    waits = [min(delivered[w.event_id]) - max(at, fault_end) for w, at in poster.accepted]
+    recover = max([0.0, *waits]) if not missing else None
     if poster.refused:
         reasons: dict[str, int] = {}
         for _, reason in poster.refused:

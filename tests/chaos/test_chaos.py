@@ -148,8 +148,8 @@ async def test_cdp_down_and_hanging_while_a_worker_is_stopped(
 
             await wait_for(sink_failing, 60, "the sink to meet the outage")
             worker = chaos.pipeline.processes["worker"]
-            clean = await asyncio.to_thread(worker.terminate, chaos.settings.grace_s)
             stopped_in = f"{cdp.mode} phase"
+            clean = await asyncio.to_thread(worker.terminate, chaos.settings.grace_s)
             chaos.pipeline.start_worker()
             await playing
             chaos.note(
