@@ -8,34 +8,29 @@ import signal
 
 import faust
 
-from streams import agents, main
+from streams import agents, main, tables
 from streams.app import app, sources
-from streams.status import RecordState
-from streams.webhooks import decode_envelope, state_key, track, validated_change
+from streams.clients.zoho_crm import ZohoClients
+from streams.decisions.process import Tracked, process
 
 DIE_AT = int(os.environ.get("CHAOS_DIE_AT_CONVERSION", "0"))
 conversions = 0
 
 
-async def mark_then_send(message: faust.types.Message, crm: object) -> None:
+async def mark_then_send(message: faust.types.Message, crm: ZohoClients) -> None:
     global conversions
-    envelope = decode_envelope(message.value)
-    change, source = validated_change(envelope, sources)
-    key = state_key(change)
-    tracked = track(change, source, RecordState.from_json(agents.topics.record_states.get(key)))
-    agents.topics.record_states[key] = tracked.new_state.to_json()
-    if tracked.conversion:
+    outcome = await process(message.value, sources, agents.state_of, crm.get_record)
+    assert isinstance(outcome, Tracked), outcome  # the chaos load is valid throughout
+    tables.record_states[outcome.key] = outcome.new_state.to_json()
+    if outcome.conversion:
         conversions += 1
         if conversions == DIE_AT:
-            await app.producer.flush()
+            await app.producer.flush()  # the mark is in the changelog
             os.kill(os.getpid(), signal.SIGKILL)
-        event = tracked.conversion
-        await agents.send_confirmed(
-            agents.topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode()
-        )
+        await agents.send_conversion(outcome.conversion, outcome.envelope_id)
 
 
-agents.handle_webhook = mark_then_send  # type: ignore[assignment]
+agents.handle_webhook = mark_then_send
 
 if __name__ == "__main__":
     main.main()

@@ -19,8 +19,8 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.integration.harness import CdpThread, wait_for
-from tests.kafka_fixture import KAFKA_SH, REPO, broker_environment, free_ports
+from harness.broker import KAFKA_SH, REPO, broker_environment, free_ports
+from harness.pipeline import CdpThread, wait_for
 
 BIN = Path(sys.executable).parent
 CDP_TOKEN = "chaos-cdp-token-0123456789"
@@ -45,7 +45,7 @@ class Broker:
         env["KAFKA_FRESH"] = "1" if fresh else "0"
         self.home.mkdir(parents=True, exist_ok=True)
         with self.log.open("a") as log:
-            subprocess.run(
+            subprocess.run(  # noqa: S603 - our own command
                 [str(KAFKA_SH), command], env=env, stdout=log, stderr=log, check=True, timeout=240
             )
 
@@ -88,7 +88,7 @@ class Proc:
         with self.log_path.open("ab") as log:
             log.write(f"=== start {time.strftime('%H:%M:%S')} {' '.join(self.argv)}\n".encode())
             log.flush()
-            self.popen = subprocess.Popen(
+            self.popen = subprocess.Popen(  # noqa: S603 - our own command
                 self.argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
 
@@ -322,7 +322,7 @@ def running_pipeline(
         | (extra_env or {})
     )
     pipeline = Pipeline(broker, workdir, prefix, env, cdp, ingress_port)
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - our own command
         [str(BIN / "zoho-cdp-topics")],
         cwd=REPO,
         env=env,

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from schemas.source import Module
-from streams.conversion import event_id
-from tests.integration.harness import wait_for
+from harness.pipeline import wait_for
+from streams.decisions.event import event_id
+from zoho.fields import Module
 
 SOURCE_ID = "chaos"
 API_KEY = "chaos-api-key-0123456789"

@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from schemas.source import Module
+from harness.pipeline import wait_for
 from tests.chaos.cluster import Pipeline
 from tests.chaos.load import LADDERS, Poster, Webhook, plan
-from tests.integration.harness import wait_for
+from zoho.fields import Module
 
 
 def _env_float(name: str, default: float) -> float:
@@ -109,10 +109,11 @@ Fault = Callable[[Run], Awaitable[float]]
 
 
 def warm_up_webhook(tag: str) -> Webhook:
-    return plan(random.Random(tag), 1, f"{tag}w", {Module.LEADS: LADDERS[Module.LEADS][-1:]})[0]
+    rng = random.Random(tag)  # noqa: S311 - a seeded load, not a secret
+    return plan(rng, 1, f"{tag}w", {Module.LEADS: LADDERS[Module.LEADS][-1:]})[0]
 
 
-async def warm_up(pipeline: Pipeline, poster: Poster, tag: str, workers: int = 1) -> None:
+async def warm_up(pipeline: Pipeline, poster: Poster, tag: str) -> None:
     """Ingress and worker up, and one conversion through, before the faults begin."""
     await wait_for(pipeline.ingress_ready, 120, "the ingress to be ready")
     webhook = warm_up_webhook(tag)

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from schemas.source import Module
+from harness.pipeline import wait_for
 from tests.chaos.cluster import BIN, REPO, Broker, Pipeline, running_pipeline
 from tests.chaos.load import LADDERS, ladder_map, plan, sources_yaml
 from tests.chaos.scenario import ChaosSettings, Report, Run, run
-from tests.integration.harness import wait_for
+from zoho.fields import Module
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
@@ -77,7 +77,7 @@ def pipeline(broker: Broker, tmp_path: Path) -> Iterator[Pipeline]:
 
 
 def rng_for(name: str, repeat: int) -> random.Random:
-    return random.Random(f"{SETTINGS.seed}:{name}:{repeat}")
+    return random.Random(f"{SETTINGS.seed}:{name}:{repeat}")  # noqa: S311 - fault timings
 
 
 def show(report: Report, request: pytest.FixtureRequest) -> None:
@@ -255,7 +255,7 @@ def replay(
     pipeline: Pipeline, since: datetime, until: datetime
 ) -> subprocess.CompletedProcess[str]:
     command = ["--source", "chaos", "--since", since.isoformat(), "--until", until.isoformat()]
-    return subprocess.run(
+    return subprocess.run(  # noqa: S603 - our own command
         [str(BIN / "zoho-cdp-replay"), *command],
         cwd=REPO,
         env=pipeline.env,
