@@ -114,21 +114,17 @@ class Proc:
             self.kill()
             return False
 
-    async def exited(self, timeout: float) -> int:
-        """The exit code, once the process has ended on its own."""
-        assert self.popen is not None
-        popen = self.popen
-        return await wait_for(
-            lambda: _now(popen.poll() is not None), timeout, f"{self.name} to exit"
-        ) and (popen.returncode or 0)
+    async def exited(self, timeout: float) -> None:
+        """Returns once the process has ended on its own."""
+
+        async def ended() -> bool:
+            return not self.alive
+
+        await wait_for(ended, timeout, f"{self.name} to exit")
 
     def log_tail(self, lines: int = 30) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
-
-
-async def _now(value: Any) -> Any:
-    return value
 
 
 class FaultyCdp:
@@ -279,12 +275,8 @@ class Pipeline:
 
 
 def _members(description: Any) -> list[Any]:
-    # aiokafka answers a DescribeGroupsResponse; its groups carry the member list.
-    groups = description.groups if hasattr(description, "groups") else [description]
-    members: list[Any] = []
-    for group in groups:
-        members += list(group[-1] if isinstance(group, tuple) else group.members)
-    return members
+    """The members of the groups in a DescribeGroups response."""
+    return [member for group in description.to_object()["groups"] for member in group["members"]]
 
 
 @contextmanager

@@ -157,8 +157,11 @@ async def run(
     missing = expected - delivered.keys()
     # The longest any conversion waited after the fault ended: counted from the later of
     # its acceptance and the fault's end, so a stall right after the fault shows too.
-    waits = [min(delivered[w.event_id]) - max(at, fault_end) for w, at in poster.accepted]
-    recover = max([0.0, *waits]) if not missing else None
+    recover = (
+        max(0.0, *(min(delivered[w.event_id]) - max(at, fault_end) for w, at in poster.accepted))
+        if not missing
+        else None
+    )
     if poster.refused:
         reasons: dict[str, int] = {}
         for _, reason in poster.refused:
