@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,3 +329,17 @@ def running_pipeline(
         for process in pipeline.processes.values():
             process.kill()
         cdp.stop()
+        # Fewer partitions for the broker to recover after the next kill -9.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, delete_topics(broker, prefix)).result(120)
+
+
+async def delete_topics(broker: Broker, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
