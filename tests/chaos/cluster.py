@@ -2,6 +2,7 @@
 worker processes, and a stand-in CDP that can fail on demand and counts what it got."""
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -343,3 +344,41 @@ async def delete_topics(broker: Broker, prefix: str) -> None:
             await admin.delete_topics(names)
     finally:
         await admin.close()
+
+
+async def topic_records(pipeline: Pipeline, name: str) -> list[tuple[int, int, dict[str, Any]]]:
+    """(partition, offset, value) of every JSON message of one of the pipeline's topics."""
+    topic = pipeline.topic(name)
+    partitions = [TopicPartition(topic, p) for p in range(int(pipeline.env["TOPIC_PARTITIONS"]))]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=pipeline.broker.bootstrap, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        found: list[tuple[int, int, dict[str, Any]]] = []
+        while any([await consumer.position(tp) < end[tp] for tp in partitions]):
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                for record in batch:
+                    try:
+                        found.append((record.partition, record.offset, json.loads(record.value)))
+                    except (TypeError, ValueError):  # a partition marker, say
+                        continue
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(pipeline: Pipeline) -> dict[tuple[str, int], int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=pipeline.broker.bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(pipeline.group)
+    finally:
+        await admin.close()
+    return {
+        (tp.topic.removeprefix(pipeline.prefix), tp.partition): o.offset
+        for tp, o in committed.items()
+    }

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.pipeline import wait_for
-from tests.chaos.cluster import Pipeline
+from tests.chaos.cluster import Pipeline, committed_offsets, topic_records
 from tests.chaos.load import LADDERS, Poster, Webhook, plan
 from zoho.fields import Module
 
@@ -155,6 +155,9 @@ async def run(
     await drain(pipeline, expected, settings.drain_s)
     delivered = pipeline.cdp.delivered()
     missing = expected - delivered.keys()
+    if missing:
+        lost = [w for w, _ in poster.accepted if w.event_id in missing]
+        chaos.notes += await trace_lost(pipeline, lost[:5])
     # The longest any conversion waited after the fault ended: counted from the later of
     # its acceptance and the fault's end, so a stall right after the fault shows too.
     recover = (
@@ -200,3 +203,29 @@ async def drain(pipeline: Pipeline, expected: set[str], timeout: float) -> None:
         else:
             settled_since = None
         await asyncio.sleep(0.5)
+
+
+async def trace_lost(pipeline: Pipeline, lost: list[Webhook]) -> list[str]:
+    """Where each lost conversion got to, from the broker's own records."""
+    committed = await committed_offsets(pipeline)
+    names = ("zoho.webhooks.raw", "zoho.webhooks.replay", "cdp.conversions")
+    records = {name: await topic_records(pipeline, name) for name in names}
+
+    def hits(webhook: Webhook) -> list[str]:
+        fields = webhook.fields().items()
+        found = [
+            (name, p, o)
+            for name in names
+            for p, o, value in records[name]
+            if value.get("event_id") == webhook.event_id
+            or fields <= dict(value.get("parameters") or {}).items()
+        ]
+        return [
+            f"{name} p{p}@{o} (committed {committed.get((name, p), 'none')})"
+            for name, p, o in found
+        ]
+
+    return [
+        f"lost {w.event_name} of {w.record_id}: " + (", ".join(hits(w)) or "in no topic")
+        for w in lost
+    ]

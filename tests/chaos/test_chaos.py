@@ -7,6 +7,8 @@ never retries one. Fault timings come from a seed printed with each line."""
 
 import asyncio
 import random
+import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -29,9 +31,30 @@ REPORTS: list[Report] = []
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+def run_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Every process's log and the broker's data, kept when something failed (pytest's own
+    temporary directories are pruned by the next sessions, too soon for a post-mortem)."""
+    path = REPO / ".chaos" / f"{time.strftime('%Y%m%d-%H%M%S')}-seed{SETTINGS.seed}"
+    path.mkdir(parents=True)
+    failed_before = request.session.testsfailed
+    yield path
+    if request.session.testsfailed == failed_before:
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        show_line(f"chaos logs kept in {path}", request)
+
+
+@pytest.fixture
+def workdir(run_dir: Path, request: pytest.FixtureRequest) -> Path:
+    path = run_dir / re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name).strip("-")
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="module")
+def broker(run_dir: Path) -> Iterator[Broker]:
     """A broker of this module's own: scenarios SIGKILL it."""
-    broker = Broker(tmp_path_factory.mktemp("chaos-broker"))
+    broker = Broker(run_dir / "broker")
     broker.start(fresh=True)
     try:
         yield broker
@@ -42,10 +65,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 @pytest.fixture(scope="module", autouse=True)
 def totals(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else _nothing():
-        for line in _totals(REPORTS):
-            print(line, flush=True)  # noqa: T201
+    show_line("\n".join(_totals(REPORTS)), request)
 
 
 def _totals(reports: list[Report]) -> list[str]:
@@ -71,8 +91,8 @@ class _nothing:
 
 
 @pytest.fixture
-def pipeline(broker: Broker, tmp_path: Path) -> Iterator[Pipeline]:
-    with running_pipeline(broker, tmp_path, sources_yaml()) as running:
+def pipeline(broker: Broker, workdir: Path) -> Iterator[Pipeline]:
+    with running_pipeline(broker, workdir, sources_yaml()) as running:
         yield running
 
 
@@ -83,9 +103,14 @@ def rng_for(name: str, repeat: int) -> random.Random:
 def show(report: Report, request: pytest.FixtureRequest) -> None:
     REPORTS.append(report)
     report.save(SETTINGS.results)
+    show_line("\n" + report.line(), request)
+
+
+def show_line(line: str, request: pytest.FixtureRequest) -> None:
+    """On the terminal even while pytest captures output."""
     capture = request.config.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled() if capture else _nothing():
-        print("\n" + report.line(), flush=True)  # noqa: T201
+        print(line, flush=True)  # noqa: T201
 
 
 def assert_nothing_lost(report: Report, pipeline: Pipeline) -> None:
@@ -123,10 +148,10 @@ async def test_worker_sigkill_and_restart(
 
 @pytest.mark.parametrize("repeat", REPEATS)
 async def test_cdp_down_and_hanging_while_a_worker_is_stopped(
-    broker: Broker, tmp_path: Path, repeat: int, request: pytest.FixtureRequest
+    broker: Broker, workdir: Path, repeat: int, request: pytest.FixtureRequest
 ) -> None:
     # The sink's timeout well below the hang, so the hang is a timeout to it.
-    with running_pipeline(broker, tmp_path, sources_yaml(), {"CDP_TIMEOUT_S": "1"}) as pipeline:
+    with running_pipeline(broker, workdir, sources_yaml(), {"CDP_TIMEOUT_S": "1"}) as pipeline:
 
         async def fault(chaos: Run) -> float:
             fraction = await chaos.at_fraction(0.1, 0.3)
@@ -196,7 +221,7 @@ async def test_a_second_worker_joins_and_is_killed(
 
 @pytest.mark.parametrize("repeat", REPEATS)
 async def test_a_replay_after_a_mapping_fix_while_a_worker_restarts(
-    broker: Broker, tmp_path: Path, repeat: int, request: pytest.FixtureRequest
+    broker: Broker, workdir: Path, repeat: int, request: pytest.FixtureRequest
 ) -> None:
     rng = rng_for("replay", repeat)
     before = ladder_map()
@@ -236,7 +261,7 @@ async def test_a_replay_after_a_mapping_fix_while_a_worker_restarts(
         chaos.note(f"window of {len(window)}; kill -9 at {share:.0%} of the replay")
         return restarted
 
-    with running_pipeline(broker, tmp_path, sources_yaml(before)) as pipeline:
+    with running_pipeline(broker, workdir, sources_yaml(before)) as pipeline:
         start(pipeline)
         report = await run(
             "replay+restart",
