@@ -179,6 +179,7 @@ class Pipeline:
     cdp: FaultyCdp
     ingress_port: int
     processes: dict[str, Proc] = field(default_factory=dict)
+    keep_topics: bool = False
 
     @property
     def source_url(self) -> str:
@@ -331,8 +332,9 @@ def running_pipeline(
             process.kill()
         cdp.stop()
         # Fewer partitions for the broker to recover after the next kill -9.
-        with ThreadPoolExecutor(1) as thread:
-            thread.submit(asyncio.run, delete_topics(broker, prefix)).result(120)
+        if not pipeline.keep_topics:
+            with ThreadPoolExecutor(1) as thread:
+                thread.submit(asyncio.run, delete_topics(broker, prefix)).result(120)
 
 
 async def delete_topics(broker: Broker, prefix: str) -> None:

@@ -133,16 +133,21 @@ class Poster:
 
     async def post_all(self, webhooks: Iterable[Webhook], rate: float) -> None:
         limit = asyncio.Semaphore(self.concurrency)
-        connector = aiohttp.TCPConnector(limit=self.concurrency)
+        # A connection per webhook, as Zoho posts: none outlives a restarted ingress.
+        connector = aiohttp.TCPConnector(limit=self.concurrency, force_close=True)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             next_at = time.monotonic()
             for webhook in webhooks:
-                await self._open.wait()
                 # Paced: a steady stream, so faults land in the middle of it.
                 next_at = max(next_at + 1 / rate, time.monotonic())
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
                 await limit.acquire()
+                while not self._open.is_set():  # paused: checked right before the post
+                    limit.release()
+                    await self._open.wait()
+                    await limit.acquire()
+                    next_at = time.monotonic()
                 task = asyncio.create_task(self._post(session, webhook, limit))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)

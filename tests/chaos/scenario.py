@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.pipeline import wait_for
 from tests.chaos.cluster import Pipeline, committed_offsets, topic_records
@@ -158,6 +159,7 @@ async def run(
     if missing:
         lost = [w for w, _ in poster.accepted if w.event_id in missing]
         chaos.notes += await trace_lost(pipeline, lost[:5])
+        pipeline.keep_topics = True  # for a look with Kafka's own tools
     # The longest any conversion waited after the fault ended: counted from the later of
     # its acceptance and the fault's end, so a stall right after the fault shows too.
     recover = (
@@ -208,22 +210,36 @@ async def drain(pipeline: Pipeline, expected: set[str], timeout: float) -> None:
 async def trace_lost(pipeline: Pipeline, lost: list[Webhook]) -> list[str]:
     """Where each lost conversion got to, from the broker's own records."""
     committed = await committed_offsets(pipeline)
-    names = ("zoho.webhooks.raw", "zoho.webhooks.replay", "cdp.conversions")
+    names = (
+        "zoho.webhooks.raw",
+        "zoho.webhooks.replay",
+        "zoho.webhooks.invalid",
+        "cdp.conversions",
+        "cdp.conversions.deadletter",
+    )
     records = {name: await topic_records(pipeline, name) for name in names}
+
+    def envelope(value: dict[str, Any]) -> dict[str, Any]:
+        # Raw and replay messages are envelopes; parked ones carry theirs.
+        return dict(value.get("envelope") or value)
 
     def hits(webhook: Webhook) -> list[str]:
         fields = webhook.fields().items()
-        found = [
-            (name, p, o)
-            for name in names
-            for p, o, value in records[name]
-            if value.get("event_id") == webhook.event_id
-            or fields <= dict(value.get("parameters") or {}).items()
-        ]
-        return [
-            f"{name} p{p}@{o} (committed {committed.get((name, p), 'none')})"
-            for name, p, o in found
-        ]
+        found = []
+        for name in names:
+            for p, o, value in records[name]:
+                event = value.get("event") or value
+                if event.get("event_id") == webhook.event_id:
+                    found.append(f"{name} p{p}@{o}")
+                elif fields <= dict(envelope(value).get("parameters") or {}).items():
+                    detail = f" {value['reasons']}" if "reasons" in value else ""
+                    found.append(
+                        f"{name} p{p}@{o} envelope {envelope(value).get('envelope_id')}{detail}"
+                    )
+                else:
+                    continue
+                found[-1] += f" (committed {committed.get((name, p), 'none')})"
+        return found
 
     return [
         f"lost {w.event_name} of {w.record_id}: " + (", ".join(hits(w)) or "in no topic")
