@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,14 +83,6 @@ def _totals(reports: list[Report]) -> list[str]:
     return lines
 
 
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-
 @pytest.fixture
 def pipeline(broker: Broker, workdir: Path) -> Iterator[Pipeline]:
     with running_pipeline(broker, workdir, sources_yaml()) as running:
@@ -109,7 +102,7 @@ def show(report: Report, request: pytest.FixtureRequest) -> None:
 def show_line(line: str, request: pytest.FixtureRequest) -> None:
     """On the terminal even while pytest captures output."""
     capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture else _nothing():
+    with capture.global_and_fixture_disabled() if capture else nullcontext():
         print(line, flush=True)  # noqa: T201
 
 
