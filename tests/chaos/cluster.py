@@ -22,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from harness.broker import KAFKA_SH, REPO, broker_environment, free_ports
-from harness.pipeline import CdpThread, wait_for
+from harness.pipeline import ADMIN_TOKEN, CdpThread, wait_for
+from sources.crypto import generate_key
 
 BIN = Path(sys.executable).parent
 CDP_TOKEN = "chaos-cdp-token-0123456789"
@@ -305,6 +306,9 @@ def running_pipeline(
             "WORKER_METRICS_PORT": "0",
             "WORKER_SESSION_TIMEOUT_S": "6",
             "SOURCES_FILE": str(sources_file),
+            "SOURCES_ENCRYPTION_KEYS": generate_key(),
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "ADMIN_URL": f"http://127.0.0.1:{ingress_port}/admin",
             "INGRESS_PORT": str(ingress_port),
             # Survives an ingress restart: the spool must be drained after a kill -9.
             "INGRESS_SPOOL_DIR": str(workdir / "ingress-spool"),

@@ -229,8 +229,19 @@ async def test_a_replay_after_a_mapping_fix_while_a_worker_restarts(
         times["until"] = datetime.now(UTC)
         await wait_for(chaos.pipeline.caught_up, 180, "the worker to finish the window")
         assert not chaos.pipeline.cdp.delivered().keys() & {w.event_id for w in window}
-        # The fix, and a deploy of the worker that reads it.
-        (chaos.pipeline.workdir / "sources.yaml").write_text(sources_yaml())
+        # The fix, imported through the admin API, and a deploy of the worker.
+        fixed = chaos.pipeline.workdir / "sources-fixed.yaml"
+        fixed.write_text(sources_yaml())
+        imported = await asyncio.to_thread(
+            subprocess.run,  # our own command
+            [str(BIN / "zoho-cdp-sources"), "import", str(fixed), "--force"],
+            cwd=REPO,
+            env=chaos.pipeline.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert imported.returncode == 0, imported.stdout + imported.stderr
         await asyncio.to_thread(chaos.pipeline.processes["worker"].terminate, 30)
         chaos.pipeline.start_worker()
 
