@@ -178,11 +178,13 @@ class Pipeline:
                 return response.status, json.loads(text) if text else None
 
     def start_ingress(self, name: str, port: int) -> Process:
-        """Another ingress replica, on its own port, following the same sources topic."""
+        """Another ingress replica, on its own port and with its own spool, following the
+        same sources topic."""
         process = Process(
             name,
             [sys.executable, "-m", "ingress.main"],
-            self.env | {"INGRESS_PORT": str(port)},
+            self.env
+            | {"INGRESS_PORT": str(port), "INGRESS_SPOOL_DIR": str(self.workdir / f"{name}-spool")},
             self.workdir / f"{name}.log",
         )
         self.processes[name] = process
