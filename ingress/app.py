@@ -1,12 +1,14 @@
 """The ingress application factory."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from aiohttp import web
 
 from ingress import handlers
 from ingress.admin import add_admin_routes
+from ingress.console.app import console_app
+from ingress.console.sources import ProcessSources
 from ingress.kafka import forwarder_context, producer_context
 from ingress.keys import FORCE_SEED, METRICS, SEED, SETTINGS, SOURCES
 from ingress.metrics import IngressMetrics
@@ -49,4 +51,7 @@ def create_app(
         log.info("admin API on", extra={"path": "/admin/"})
     else:
         log.warning("admin API off: ADMIN_TOKEN is not set")
+    if settings.admin_token.get_secret_value() and isinstance(sources, MutableMapping):
+        store = ProcessSources(sources)
+        app.add_subapp("/console", console_app(settings, store, app[METRICS].registry))
     return app
