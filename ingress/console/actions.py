@@ -28,7 +28,7 @@ def converting_status(source: SourceConfig) -> str | None:
     return None
 
 
-def test_envelope(source: SourceConfig, now: datetime) -> RawEnvelope:
+def console_test_envelope(source: SourceConfig, now: datetime) -> RawEnvelope:
     """A Lead of its own (so it converts once and touches no real record), marked test."""
     status = converting_status(source)
     if status is None:

@@ -244,7 +244,7 @@ async def send_test_webhook(request: web.Request) -> web.Response:
     source = _source(request)
     console = _console(request)
     try:
-        envelope = actions.test_envelope(source, datetime.now(UTC))
+        envelope = actions.console_test_envelope(source, datetime.now(UTC))
     except ValueError as error:
         context = _actions_context(request, source, None, str(error))
         return aiohttp_jinja2.render_template("actions.html", request, context, status=422)
