@@ -190,6 +190,10 @@ class ActivityIndex:
         self.per_source = per_source
         self.max_records = max_records
         self.steps_per_record = steps_per_record
+        self.clear()
+
+    def clear(self) -> None:
+        """Forgets everything, for a feed that reads the topics again from the start."""
         self._sources: dict[str, _SourceActivity] = {}
         self._records: OrderedDict[RecordKey, _Record] = OrderedDict()
         self._by_cdp_id: dict[str, set[RecordKey]] = {}

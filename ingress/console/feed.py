@@ -48,6 +48,8 @@ class Feed:
         }
 
     async def run(self) -> None:
+        # Every run reads from the start: what an earlier run read would be doubled.
+        self.index.clear()
         readers = self.readers()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,

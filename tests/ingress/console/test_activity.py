@@ -150,6 +150,13 @@ def test_a_parked_webhook_shows_every_reason_in_its_trace() -> None:
     assert len(invalid.reasons) == 2
 
 
+def test_clearing_forgets_everything() -> None:
+    index = ActivityIndex()
+    index.add_webhook(envelope("1"))
+    index.clear()
+    assert index.recent_webhooks("shop") == [] and index.trace("1") == [] and index.messages == 0
+
+
 def test_memory_is_bounded_per_source_and_in_records() -> None:
     index = ActivityIndex(per_source=3, max_records=5)
     for n in range(20):

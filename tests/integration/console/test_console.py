@@ -214,33 +214,50 @@ async def test_a_source_created_in_the_console_takes_webhooks_at_once(
 async def test_both_processes_count_what_happened(
     console_pipeline: Pipeline, signed_in: ConsoleClient
 ) -> None:
+    ingress_url = f"{console_pipeline.base_url}/metrics"
+    worker_url = f"http://127.0.0.1:{console_pipeline.env['WORKER_METRICS_PORT']}/metrics"
+    ingress_series = (
+        'ingress_requests_total{source="shop",status="202"}',
+        "ingress_produce_seconds_count",
+    )
+    worker_series = (
+        'worker_webhooks_total{outcome="converted",source="shop"}',
+        'worker_webhooks_total{outcome="invalid",source="shop"}',
+        'worker_conversions_total{event="ConvertedLead",source="shop"}',
+        'worker_validation_failures_total{reason="empty_field",source="shop"}',
+        'worker_status_changes_total{source="shop"}',
+        'worker_cdp_posts_total{outcome="delivered"}',
+        'worker_cdp_delivered_total{source="shop"}',
+    )
+    ingress_before = _values(await _scrape(ingress_url), ingress_series)
+    worker_before = _values(await _scrape(worker_url), worker_series)
+
     cdp_id = f"cdp-{uuid.uuid4().hex[:10]}"
     assert (await console_pipeline.post("shop", SHOP_KEY, lead(cdp_id)))[0] == 202
     assert (await console_pipeline.post("shop", SHOP_KEY, lead("")))[0] == 202
     await text_appears(signed_in, f"/console/trace?q={cdp_id}", "delivered to the CDP", timeout=180)
-    worker_port = console_pipeline.env["WORKER_METRICS_PORT"]
 
-    async def scrape(url: str) -> str:
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            return await response.text()
+    ingress_text = await _scrape(ingress_url)
+    ingress_after = _values(ingress_text, ingress_series)
+    assert all(ingress_after[s] >= ingress_before[s] + 2 for s in ingress_series), ingress_after
+    assert _values(ingress_text, ("console_index_messages",))["console_index_messages"] > 0
+    assert "pipeline_consumer_lag{" in ingress_text
 
-    ingress = await scrape(f"{console_pipeline.base_url}/metrics")
-    assert _value(ingress, 'ingress_requests_total{source="shop",status="202"}') >= 2
-    assert _value(ingress, "ingress_produce_seconds_count") >= 2
-    assert _value(ingress, "console_index_messages") > 0
-    assert "pipeline_consumer_lag{" in ingress
+    async def worker_moved() -> dict[str, float] | None:
+        after = _values(await _scrape(worker_url), worker_series)
+        moved = all(after[s] > worker_before[s] for s in worker_series)
+        return after if moved else None
 
-    async def worker_counted() -> str | None:
-        text = await scrape(f"http://127.0.0.1:{worker_port}/metrics")
-        return text if _value(text, 'worker_cdp_delivered_total{source="shop"}') >= 1 else None
+    await wait_for(worker_moved, 30, f"every one of {worker_series} to move")
 
-    worker = await wait_for(worker_counted, 30, "the worker's counters")
-    assert _value(worker, 'worker_conversions_total{event="ConvertedLead",source="shop"}') >= 1
-    assert (
-        _value(worker, 'worker_validation_failures_total{reason="empty_field",source="shop"}') >= 1
-    )
-    assert _value(worker, 'worker_status_changes_total{source="shop"}') >= 1
-    assert _value(worker, 'worker_cdp_posts_total{outcome="delivered"}') >= 1
+
+async def _scrape(url: str) -> str:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return await response.text()
+
+
+def _values(text: str, series: tuple[str, ...]) -> dict[str, float]:
+    return {name: _value(text, name) for name in series}
 
 
 def _value(text: str, series: str) -> float:
