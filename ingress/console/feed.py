@@ -70,8 +70,9 @@ class Feed:
                     assigned, new = await self._assign(consumer, assigned, set(readers))
                     if new:
                         targets |= await consumer.end_offsets(list(new))
-                    await self._report_lag(consumer)
-                    refreshed = loop.time()
+                    measured = await self._report_lag(consumer)
+                    # A group coordinator still being elected: ask again soon.
+                    refreshed = loop.time() - (0 if measured else REFRESH_S - 1)
                 batches = await consumer.getmany(timeout_ms=500, max_records=5000)
                 for tp, records in batches.items():
                     read = readers[tp.topic]
@@ -108,7 +109,7 @@ class Feed:
         await consumer.seek_to_beginning(*new)
         return present, new
 
-    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+    async def _report_lag(self, consumer: AIOKafkaConsumer) -> bool:
         """The worker group's lag on the webhook and conversion topics, per partition."""
         s = self.settings
         watched = [s.topic(topics.RAW), s.topic(topics.REPLAY), s.topic(topics.CONVERSIONS)]
@@ -118,19 +119,20 @@ class Feed:
             for p in consumer.partitions_for_topic(topic) or ()
         ]
         if not partitions:
-            return
+            return False
         try:
             async with admin_client(s) as admin:
                 committed = await admin.list_consumer_group_offsets(s.app_id, partitions=partitions)
             ends = await consumer.end_offsets(partitions)
         except (KafkaError, OSError) as error:
-            log.warning("consumer lag not measured", extra={"error": type(error).__name__})
-            return
+            log.info("consumer lag not measured", extra={"error": type(error).__name__})
+            return False
         for tp in partitions:
             done = committed.get(tp)
             offset = done.offset if done is not None and done.offset >= 0 else 0
             if self.on_lag is not None:
                 self.on_lag(tp.topic, tp.partition, max(0, ends[tp] - offset))
+        return True
 
     def _decode(self, record: ConsumerRecord[bytes, bytes], model: type[_M]) -> _M | None:
         try:

@@ -1,6 +1,7 @@
 """The console's pages: each handler reads the index or the store, calls one function,
 and renders a template."""
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -31,6 +32,7 @@ from streams.commands.replay_plan import BadSelection, parse_time
 from zoho.accounts import SCOPE, token_url
 from zoho.fields import IDENTITY_FIELDS, Module, required_fields
 
+log = logging.getLogger(__name__)
 CODE_MINUTES = (3, 5, 7, 10)  # the lifetimes Zoho's Self Client offers for a code
 
 
@@ -68,12 +70,14 @@ async def sign_in(request: web.Request) -> web.Response:
     presented = form.get("token")
     expected = _console(request).settings.admin_token.get_secret_value()
     if not isinstance(presented, str) or not token_matches(expected, presented):
+        log.warning("console sign-in refused", extra={"remote": request.remote})
         return aiohttp_jinja2.render_template(
             "sign_in.html", request, {"error": "That is not the admin token."}, status=401
         )
     # A fresh session on sign-in, so a session fixed before it is worth nothing after.
     session = await new_session(request)
     session[SIGNED_IN] = True
+    log.info("console sign-in", extra={"remote": request.remote})
     raise web.HTTPSeeOther("/console/sources")
 
 
@@ -133,6 +137,7 @@ async def create_source(request: web.Request) -> web.Response:
     except SourceExists as exists:
         errors = {"id": str(exists)}
     else:
+        log.info("source created in the console", extra={"source_id": created.source.id})
         context = _source_context(request, created.source, created.api_key)
         return aiohttp_jinja2.render_template(
             "source.html", request, context | {"just_created": True}
@@ -256,6 +261,10 @@ async def send_test_webhook(request: web.Request) -> web.Response:
         value=envelope.model_dump_json().encode(),
         key=record_key(source.id, record),
     )
+    log.info(
+        "test webhook sent",
+        extra={"source_id": source.id, "envelope_id": envelope.envelope_id},
+    )
     context = _actions_context(request, source, envelope.envelope_id, None)
     return aiohttp_jinja2.render_template("actions.html", request, context)
 
@@ -285,6 +294,7 @@ async def start_replay(request: web.Request) -> web.Response:
     if job.dry_run:
         console.jobs.last[source.id] = await actions.run_replay(console.settings, job)
     else:
+        log.info("replay started in the console", extra={"source_id": source.id, "what": job.what})
         console.jobs.start(console.settings, job)
     raise web.HTTPSeeOther(f"/console/sources/{source.id}/actions")
 
