@@ -18,7 +18,14 @@ from tests.integration.console.conftest import ADMIN_TOKEN, SHOP_KEY
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or ""
+CHROMIUM = next(
+    (
+        path
+        for path in (os.environ.get("CHROMIUM_PATH"), shutil.which("chromium"))
+        if path and os.access(path, os.X_OK)
+    ),
+    "",
+)
 HOW_TO_ENABLE = (
     "browser tests need Debian's chromium: apt-get install chromium "
     "(scripts/test installs it when CI=true and run as root)"
