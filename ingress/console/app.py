@@ -23,7 +23,7 @@ from ingress.console.security import (
     csrf_token,
     session_fernet,
 )
-from ingress.console.sources import SourceStore
+from ingress.console.sources import ConsoleSources
 from ingress.console.state import CONSOLE, Console
 from schemas.settings import Settings
 
@@ -33,7 +33,7 @@ PUBLIC = ("/console/sign-in", "/console/static/")
 
 
 def console_app(
-    settings: Settings, store: SourceStore, registry: CollectorRegistry
+    settings: Settings, store: ConsoleSources, registry: CollectorRegistry
 ) -> web.Application:
     index = ActivityIndex(settings.console_recent_per_source, settings.console_trace_records)
     lag = Gauge(

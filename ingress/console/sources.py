@@ -26,7 +26,7 @@ class Created:
         return f"Created(source={self.source.id!r})"
 
 
-class SourceStore(Protocol):
+class ConsoleSources(Protocol):
     def sources(self) -> Mapping[str, SourceConfig]: ...
 
     async def create(self, values: Mapping[str, Any]) -> Created:

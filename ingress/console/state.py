@@ -7,14 +7,14 @@ from aiohttp import web
 from ingress.console.actions import Jobs
 from ingress.console.activity import ActivityIndex
 from ingress.console.feed import Feed
-from ingress.console.sources import SourceStore
+from ingress.console.sources import ConsoleSources
 from schemas.settings import Settings
 
 
 @dataclass
 class Console:
     settings: Settings
-    store: SourceStore
+    store: ConsoleSources
     index: ActivityIndex
     feed: Feed
     jobs: Jobs = field(default_factory=Jobs)
