@@ -15,6 +15,7 @@ from typing import TypeVar
 from schemas.conversion import ConversionEvent, DeliveryReceipt, RejectedConversion
 from schemas.envelope import RawEnvelope
 from schemas.records import InvalidRecord
+from schemas.sweep import SweepMark
 from zoho.fields import (
     CDP_ID_FIELD,
     RECORD_ID_FIELDS,
@@ -39,6 +40,7 @@ class WebhookSeen:
     status: str
     replayed: bool
     test: bool
+    origin: str = "webhook"
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ class Health:
     conversions_24h: int
     invalid_24h: int
     dead_letters_24h: int
+    last_sweep: datetime | None = None  # when a sweep last moved the source's mark
+    swept_to: datetime | None = None  # the latest Modified_Time it has read
 
 
 class _Window:
@@ -163,6 +167,7 @@ class _SourceActivity:
     windows: dict[str, _Window] = field(init=False)
     last_webhook: datetime | None = None
     last_conversion: datetime | None = None
+    sweep_marks: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.webhooks = deque(maxlen=self.per_source)
@@ -223,6 +228,7 @@ class ActivityIndex:
             status=parameters.get(STATUS_FIELDS[module], ""),
             replayed=envelope.replayed_at is not None,
             test=envelope.test,
+            origin=envelope.origin,
         )
         activity = self._source(seen.source_id)
         activity.webhooks.append(seen)
@@ -234,7 +240,15 @@ class ActivityIndex:
             record.cdp_ids.add(seen.cdp_id)
         self._by_envelope[seen.envelope_id] = (seen.source_id, seen.record_id)
         self._link_cdp_id(seen.cdp_id, (seen.source_id, seen.record_id))
-        how = "replayed webhook" if seen.replayed else "test webhook" if seen.test else "webhook"
+        how = (
+            "replayed webhook"
+            if seen.replayed
+            else "test webhook"
+            if seen.test
+            else "webhook"
+            if seen.origin == "webhook"
+            else f"{seen.origin} envelope"
+        )
         self._step(
             record,
             Step(
@@ -290,6 +304,12 @@ class ActivityIndex:
         record = self._record(key)
         self._processed_until[key] = _latest(self._processed_until.get(key), at)
         self._step(record, Step(at, "status", f"validated; status is now {seen.status}"))
+        self.messages += 1
+
+    def add_sweep_mark(self, source_id: str, module: str, mark: SweepMark) -> None:
+        """The sweep's mark for one module: written when a sweep read further."""
+        activity = self._source(source_id)
+        activity.sweep_marks[module] = (mark.updated_at, mark.mark)
         self.messages += 1
 
     def add_conversion(self, event: ConversionEvent) -> None:
@@ -388,6 +408,7 @@ class ActivityIndex:
         if activity is None:
             return Health(source_id, None, None, 0, 0, 0, 0)
         w = activity.windows
+        marks = activity.sweep_marks.values()
         return Health(
             source_id,
             activity.last_webhook,
@@ -396,6 +417,8 @@ class ActivityIndex:
             w["conversions"].count(now),
             w["invalid"].count(now),
             w["dl"].count(now),
+            max((updated for updated, _ in marks), default=None),
+            max((read for _, read in marks), default=None),
         )
 
     def recent_webhooks(self, source_id: str, limit: int = 20) -> list[WebhookRow]:

@@ -19,6 +19,7 @@ from schemas.conversion import ConversionEvent, DeliveryReceipt, RejectedConvers
 from schemas.envelope import RawEnvelope
 from schemas.records import InvalidRecord
 from schemas.settings import Settings
+from schemas.sweep import SweepMark
 from streams.commands.topic_plan import changelog_topic
 from streams.kafka_admin import admin_client
 
@@ -45,6 +46,7 @@ class Feed:
             s.topic(topics.CONVERSIONS_DELIVERED): self._delivery,
             s.topic(topics.CONVERSIONS_DEADLETTER): self._dead_letter,
             changelog_topic(s, "record-states"): self._status,
+            s.topic(topics.SWEEP_MARKS): self._sweep_mark,
         }
 
     async def run(self) -> None:
@@ -160,6 +162,11 @@ class Feed:
     def _dead_letter(self, record: ConsumerRecord[bytes, bytes]) -> None:
         if rejected := self._decode(record, RejectedConversion):
             self.index.add_dead_letter(rejected)
+
+    def _sweep_mark(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        source_id, _, module = (record.key or b"").decode("utf-8", "replace").partition(":")
+        if mark := self._decode(record, SweepMark):
+            self.index.add_sweep_mark(source_id, module, mark)
 
     def _status(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:

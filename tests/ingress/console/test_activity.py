@@ -7,6 +7,7 @@ from ingress.console.activity import ActivityIndex
 from schemas.conversion import DeliveryReceipt, RejectedConversion, UserData
 from schemas.envelope import RawEnvelope
 from schemas.records import InvalidRecord
+from schemas.sweep import SweepMark
 from tests.builders import RECEIVED_AT, conversion_event
 
 NOW = RECEIVED_AT + timedelta(minutes=5)
@@ -148,6 +149,26 @@ def test_a_parked_webhook_shows_every_reason_in_its_trace() -> None:
     assert "missing field 'cdp_id'; field 'annual_revenue' is x" in trace.steps[1].text
     [invalid] = index.recent_invalid("shop")
     assert len(invalid.reasons) == 2
+
+
+def test_the_last_sweep_is_the_latest_mark_of_either_module() -> None:
+    index = ActivityIndex()
+    index.add_webhook(envelope("1"))
+    assert index.health("shop", NOW).last_sweep is None
+    leads = SweepMark(mark=RECEIVED_AT, updated_at=NOW)
+    deals = SweepMark(mark=RECEIVED_AT - timedelta(hours=1), updated_at=NOW - timedelta(minutes=1))
+    index.add_sweep_mark("shop", "Leads", leads)
+    index.add_sweep_mark("shop", "Deals", deals)
+    health = index.health("shop", NOW)
+    assert (health.last_sweep, health.swept_to) == (NOW, RECEIVED_AT)
+
+
+def test_an_envelope_the_sweep_made_says_so_in_the_trace() -> None:
+    index = ActivityIndex()
+    swept = envelope("5").model_copy(update={"origin": "sweep"})
+    index.add_webhook(swept)
+    [trace] = index.trace("5")
+    assert trace.steps[0].text.startswith("sweep envelope received")
 
 
 def test_clearing_forgets_everything() -> None:

@@ -240,7 +240,7 @@ async def test_both_processes_count_what_happened(
     worker_series = (
         'worker_webhooks_total{outcome="converted",source="shop"}',
         'worker_webhooks_total{outcome="invalid",source="shop"}',
-        'worker_conversions_total{event="ConvertedLead",source="shop"}',
+        'worker_conversions_by_event_total{event="ConvertedLead",source="shop"}',
         'worker_validation_failures_total{reason="empty_field",source="shop"}',
         'worker_status_changes_total{source="shop"}',
         'worker_cdp_posts_total{outcome="delivered"}',
