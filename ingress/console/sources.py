@@ -5,8 +5,10 @@ interface the store can be the process's own sources (as loaded from the sources
 or the admin API's registry of the compacted sources topic.
 """
 
+import asyncio
 import secrets
-from collections.abc import Mapping, MutableMapping
+import time
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -55,4 +57,42 @@ class ProcessSources:
         if source.id in self._sources:
             raise SourceExists(f"a source {source.id!r} exists already")
         self._sources[source.id] = source
+        return Created(source, api_key)
+
+
+class NotVisibleYet(RuntimeError):
+    """The source was written but this process has not read it back in time."""
+
+
+class WrittenSources:
+    """Sources kept elsewhere and followed by this process — the sources topic read by a
+    registry: a create writes through `put` and returns once `sources()` shows it, so the
+    page that follows can show the source."""
+
+    def __init__(
+        self,
+        sources: Callable[[], Mapping[str, SourceConfig]],
+        put: Callable[[SourceConfig], Awaitable[None]],
+        visible_within_s: float = 10.0,
+    ) -> None:
+        self._sources = sources
+        self._put = put
+        self._visible_within_s = visible_within_s
+
+    def sources(self) -> Mapping[str, SourceConfig]:
+        return self._sources()
+
+    async def create(self, values: Mapping[str, Any]) -> Created:
+        api_key = new_api_key()
+        source = SourceConfig.model_validate(dict(values) | {"api_key": api_key})
+        if source.id in self._sources():
+            raise SourceExists(f"a source {source.id!r} exists already")
+        await self._put(source)
+        deadline = time.monotonic() + self._visible_within_s
+        while source.id not in self._sources():
+            if time.monotonic() > deadline:
+                raise NotVisibleYet(
+                    f"source {source.id!r} was stored but is not visible here yet; reload"
+                )
+            await asyncio.sleep(0.05)
         return Created(source, api_key)

@@ -22,7 +22,7 @@ from ingress.console.forms import (
     read_form,
 )
 from ingress.console.security import SIGNED_IN, token_matches
-from ingress.console.sources import SourceExists
+from ingress.console.sources import NotVisibleYet, SourceExists
 from ingress.console.state import CONSOLE, Console
 from ingress.keys import PRODUCER
 from schemas import topics
@@ -136,6 +136,8 @@ async def create_source(request: web.Request) -> web.Response:
         errors = field_errors(error)
     except SourceExists as exists:
         errors = {"id": str(exists)}
+    except NotVisibleYet as late:
+        errors = {GENERAL: str(late)}
     else:
         log.info("source created in the console", extra={"source_id": created.source.id})
         context = _source_context(request, created.source, created.api_key)
