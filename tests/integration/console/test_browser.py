@@ -138,6 +138,12 @@ async def test_an_operator_sets_up_and_checks_a_source(
     )
     await page.fill("#zoho-code", "1000.0123456789abcdef")
     await expect(page.locator("#countdown")).to_contain_text("expires in about")
+    # The exchange opens the source URL with the code; Zoho itself is not called here.
+    await page.evaluate("window.open = (url) => { window.openedUrl = url; }")
+    await page.click("#open-exchange")
+    opened = await page.evaluate("window.openedUrl")
+    assert opened.startswith(console_pipeline.source_url("shop") + "?api_key=")
+    assert opened.endswith("&zoho_code=1000.0123456789abcdef")
     await screenshot(page, "console-source")
 
     # Its trace, from the CDP ID.
