@@ -114,7 +114,10 @@ class Settings(BaseSettings):
         "letters the console keeps per source.",
     )
     console_trace_records: int = Field(
-        default=200_000, ge=1, description="Records the console can trace; the oldest go first."
+        default=100_000,
+        ge=1,
+        description="Records the console can trace, the oldest forgotten first: about 1 KB "
+        "of memory per message kept.",
     )
     console_session_hours: float = Field(default=8.0, gt=0)
 

@@ -30,7 +30,7 @@ _MINUTE = 60
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WebhookSeen:
     at: datetime
     envelope_id: str
@@ -43,7 +43,7 @@ class WebhookSeen:
     origin: str = "webhook"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InvalidSeen:
     at: datetime
     envelope_id: str | None
@@ -52,7 +52,7 @@ class InvalidSeen:
     reasons: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConversionSeen:
     at: datetime
     event_id: str
@@ -68,14 +68,14 @@ class ConversionSeen:
     identifiers: frozenset[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeliverySeen:
     at: datetime
     event_id: str
     cdp_status: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadLetterSeen:
     at: datetime
     event_id: str | None
@@ -86,7 +86,7 @@ class DeadLetterSeen:
     cdp_response: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusSeen:
     at: datetime
     source_id: str
@@ -95,7 +95,7 @@ class StatusSeen:
     emitted: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     """One line of a record's trace."""
 
@@ -105,7 +105,7 @@ class Step:
     ids: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecordTrace:
     source_id: str
     record_id: str
@@ -113,20 +113,20 @@ class RecordTrace:
     steps: tuple[Step, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WebhookRow:
     seen: WebhookSeen
     outcome: str  # "parked", "validated", "converted" or "waiting for the worker"
     reasons: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConversionRow:
     seen: ConversionSeen
     delivery: str  # "delivered", "dead-lettered" or "not yet"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Health:
     source_id: str
     last_webhook: datetime | None
@@ -177,15 +177,29 @@ class _SourceActivity:
         self.windows = {kind: _Window() for kind in ("webhooks", "conversions", "invalid", "dl")}
 
 
-@dataclass
-class _Record:
-    steps: deque[Step]
-    cdp_ids: set[str] = field(default_factory=set)
-    envelope_ids: set[str] = field(default_factory=set)
-    event_ids: set[str] = field(default_factory=set)
-
-
 RecordKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class _Record:
+    # Lists, not sets or deques: a record has a few of each, and there are many records.
+    steps: list[Step] = field(default_factory=list)
+    cdp_ids: list[str] = field(default_factory=list)
+    envelope_ids: list[str] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
+
+
+def _unlink(index: dict[str, list[RecordKey]], name: str, key: RecordKey) -> None:
+    keys = index.get(name)
+    if keys is not None and key in keys:
+        keys.remove(key)
+        if not keys:
+            del index[name]
+
+
+def _add(items: list[str], item: str) -> None:
+    if item not in items:
+        items.append(item)
 
 
 class ActivityIndex:
@@ -201,11 +215,11 @@ class ActivityIndex:
         """Forgets everything, for a feed that reads the topics again from the start."""
         self._sources: dict[str, _SourceActivity] = {}
         self._records: OrderedDict[RecordKey, _Record] = OrderedDict()
-        self._by_cdp_id: dict[str, set[RecordKey]] = {}
+        self._by_cdp_id: dict[str, list[RecordKey]] = {}
         self._by_envelope: dict[str, RecordKey] = {}
         self._by_event: dict[str, RecordKey] = {}
         self._parked: dict[str, tuple[str, ...]] = {}  # envelope id -> reasons
-        self._by_record_id: dict[str, set[RecordKey]] = {}
+        self._by_record_id: dict[str, list[RecordKey]] = {}
         # The worker handles a record's webhooks in order: a state it wrote for a webhook
         # received at t means every earlier webhook of the record was handled too.
         self._processed_until: dict[RecordKey, datetime] = {}
@@ -235,9 +249,9 @@ class ActivityIndex:
         activity.windows["webhooks"].add(seen.at)
         activity.last_webhook = _latest(activity.last_webhook, seen.at)
         record = self._record((seen.source_id, seen.record_id))
-        record.envelope_ids.add(seen.envelope_id)
+        _add(record.envelope_ids, seen.envelope_id)
         if seen.cdp_id:
-            record.cdp_ids.add(seen.cdp_id)
+            _add(record.cdp_ids, seen.cdp_id)
         self._by_envelope[seen.envelope_id] = (seen.source_id, seen.record_id)
         self._link_cdp_id(seen.cdp_id, (seen.source_id, seen.record_id))
         how = (
@@ -335,8 +349,8 @@ class ActivityIndex:
         activity.last_conversion = _latest(activity.last_conversion, seen.at)
         key = (seen.source_id, seen.record_id)
         record = self._record(key)
-        record.event_ids.add(seen.event_id)
-        record.cdp_ids.add(seen.cdp_id)
+        _add(record.event_ids, seen.event_id)
+        _add(record.cdp_ids, seen.cdp_id)
         self._by_event[seen.event_id] = key
         self._link_cdp_id(seen.cdp_id, key)
         self._converted_at.add((key, seen.at))
@@ -505,8 +519,8 @@ class ActivityIndex:
     def _record(self, key: RecordKey) -> _Record:
         record = self._records.get(key)
         if record is None:
-            record = self._records[key] = _Record(deque(maxlen=self.steps_per_record))
-            self._by_record_id.setdefault(key[1], set()).add(key)
+            record = self._records[key] = _Record()
+            self._by_record_id.setdefault(key[1], []).append(key)
             if len(self._records) > self.max_records:
                 self._forget(*self._records.popitem(last=False))
         else:
@@ -522,26 +536,22 @@ class ActivityIndex:
             self._delivered.pop(event_id, None)
             self._dead.pop(event_id, None)
         for cdp_id in record.cdp_ids:
-            keys = self._by_cdp_id.get(cdp_id)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._by_cdp_id[cdp_id]
-        same_id = self._by_record_id.get(key[1])
-        if same_id is not None:
-            same_id.discard(key)
-            if not same_id:
-                del self._by_record_id[key[1]]
+            _unlink(self._by_cdp_id, cdp_id, key)
+        _unlink(self._by_record_id, key[1], key)
         self._processed_until.pop(key, None)
         for step in record.steps:
             self._converted_at.discard((key, step.at))
 
     def _link_cdp_id(self, cdp_id: str, key: RecordKey) -> None:
         if cdp_id:
-            self._by_cdp_id.setdefault(cdp_id, set()).add(key)
+            keys = self._by_cdp_id.setdefault(cdp_id, [])
+            if key not in keys:
+                keys.append(key)
 
     def _step(self, record: _Record, step: Step) -> None:
         record.steps.append(step)
+        if len(record.steps) > self.steps_per_record:
+            del record.steps[0]
 
 
 _ORDER = {
