@@ -92,7 +92,11 @@ def _health_rows(request: web.Request) -> list[dict[str, Any]]:
     known = console.store.sources()
     ids = sorted(set(known) | set(console.index.source_ids()) - {""})
     return [
-        {"health": console.index.health(source_id, now), "configured": source_id in known}
+        {
+            "health": console.index.health(source_id, now),
+            "configured": source_id in known,
+            "enabled": source_id in known and known[source_id].enabled,
+        }
         for source_id in ids
     ]
 

@@ -222,9 +222,9 @@ async def test_a_source_created_in_the_console_takes_webhooks_at_once(
     async with aiohttp.ClientSession() as session:
         async with session.post(url, data=lead("cdp-new")) as response:
             assert response.status == 202
-    # Until sources live in the sources topic, the worker knows only the sources file.
+    # Written to the sources topic: the worker follows it and converts at once too.
     await text_appears(
-        signed_in, f"/console/sources/{source_id}/activity", "parked", "unknown source"
+        signed_in, f"/console/sources/{source_id}/activity", "converted", "delivered", timeout=180
     )
 
 
