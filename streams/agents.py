@@ -3,6 +3,7 @@
 Faust acks an event even when the loop body raises, so nothing may escape a loop:
 each failure is routed to a topic with its reason (see the README's delivery notes)."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -167,20 +168,32 @@ def counted_post(cdp: CdpClient) -> Callable[[Sequence[ConversionEvent]], Awaita
 async def receipt_for(events: Sequence[ConversionEvent], answer: CdpAnswer) -> None:
     """What the CDP accepted, for the console; confirmed before the batch is acked."""
     now = datetime.now(UTC)
+    records = [
+        (
+            event.cdp_id.encode(),
+            DeliveryReceipt(
+                event_id=event.event_id,
+                source_id=event.source_id,
+                record_id=event.record_id,
+                cdp_id=event.cdp_id,
+                event_name=event.event_name,
+                test=event.test,
+                cdp_status=answer.status or 0,
+                delivered_at=now,
+            )
+            .model_dump_json()
+            .encode(),
+        )
+        for event in events
+    ]
+    try:
+        # One batch in flight, not one round trip per event.
+        sent = [await topics.conversions_delivered.send(key=k, value=v) for k, v in records]
+        await asyncio.gather(*sent)
+    except Exception:  # noqa: BLE001 - sent again one by one, until Kafka takes each
+        for key, value in records:
+            await send_confirmed(topics.conversions_delivered, key, value)
     for event in events:
-        receipt = DeliveryReceipt(
-            event_id=event.event_id,
-            source_id=event.source_id,
-            record_id=event.record_id,
-            cdp_id=event.cdp_id,
-            event_name=event.event_name,
-            test=event.test,
-            cdp_status=answer.status or 0,
-            delivered_at=now,
-        )
-        await send_confirmed(
-            topics.conversions_delivered, event.cdp_id.encode(), receipt.model_dump_json().encode()
-        )
         metrics.cdp_delivered.labels(event.source_id).inc()
 
 
