@@ -1,14 +1,16 @@
 """The ingress application factory."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from aiohttp import web
 
 from ingress import handlers
 from ingress.admin import add_admin_routes
+from ingress.console.app import console_app
+from ingress.console.sources import ConsoleSources, ProcessSources, WrittenSources
 from ingress.kafka import forwarder_context, producer_context
-from ingress.keys import FORCE_SEED, METRICS, SEED, SETTINGS, SOURCES
+from ingress.keys import FORCE_SEED, METRICS, SEED, SETTINGS, SOURCE_STORE, SOURCES
 from ingress.metrics import IngressMetrics
 from ingress.sources_live import live_sources_context
 from ingress.zoho_setup import zoho_session_context
@@ -49,4 +51,17 @@ def create_app(
         log.info("admin API on", extra={"path": "/admin/"})
     else:
         log.warning("admin API off: ADMIN_TOKEN is not set")
+    if settings.admin_token.get_secret_value():
+        store = _console_sources(app)
+        app.add_subapp("/console", console_app(settings, store, app[METRICS].registry))
+        log.info("console on", extra={"path": "/console/"})
     return app
+
+
+def _console_sources(app: web.Application) -> ConsoleSources:
+    """The sources topic when the app follows it, written through the admin API's store;
+    fixed sources (tests, benchmarks) are this process's own."""
+    sources = app[SOURCES]
+    if isinstance(sources, MutableMapping):
+        return ProcessSources(sources)
+    return WrittenSources(lambda: app[SOURCES], lambda source: app[SOURCE_STORE].put(source))

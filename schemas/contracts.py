@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel
 
 from schemas import topics
-from schemas.conversion import ConversionEvent, RejectedConversion
+from schemas.conversion import ConversionEvent, DeliveryReceipt, RejectedConversion
 from schemas.envelope import RawEnvelope
 from schemas.records import InvalidRecord
 
@@ -35,6 +35,7 @@ PUBLISHED: Mapping[str, type[BaseModel]] = {
     "invalid_record": InvalidRecord,
     "conversion_event": ConversionEvent,
     "rejected_conversion": RejectedConversion,
+    "delivery_receipt": DeliveryReceipt,
 }
 
 _RECORD_KEY = (
@@ -56,6 +57,7 @@ KEYS: Mapping[str, Mapping[str, Any]] = {
         "description": "The event's `cdp_id`, as UTF-8 bytes; null when the message was "
         "not a conversion event.",
     },
+    "delivery_receipt": {"type": "string", "description": "The `cdp_id`, as UTF-8 bytes."},
 }
 
 
@@ -107,6 +109,12 @@ CHANNELS: Mapping[str, Channel] = {
         "rejected_conversion",
         (("deadLetterConversion", "The worker's CDP sink, for a permanent rejection."),),
         (),
+    ),
+    topics.CONVERSIONS_DELIVERED: Channel(
+        "conversionsDelivered",
+        "delivery_receipt",
+        (("receiptConversion", "The worker's CDP sink, once the CDP accepted the event."),),
+        (("showDeliveries", "The operator console, to say what reached the CDP."),),
     ),
 }
 

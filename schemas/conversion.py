@@ -62,6 +62,26 @@ class ConversionEvent(BaseModel):
         default_factory=dict,
         description="Plain profile fields the source chose to pass through unhashed.",
     )
+    test: bool = Field(
+        default=False,
+        description="Sent from the operator console to check a source: not a real conversion.",
+    )
+
+
+class DeliveryReceipt(BaseModel):
+    """A conversion the CDP accepted: written by the sink once the CDP answered 2xx."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1
+    event_id: str
+    source_id: str
+    record_id: str
+    cdp_id: str
+    event_name: str
+    test: bool = False
+    cdp_status: int = Field(description="The CDP's HTTP status for the batch.")
+    delivered_at: datetime
 
 
 class RejectedConversion(BaseModel):

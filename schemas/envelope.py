@@ -37,6 +37,10 @@ class RawEnvelope(BaseModel):
         description="When the CRM's timeline says the record entered this status; set for "
         "a status the sweep recovered from the timeline.",
     )
+    test: bool = Field(
+        default=False,
+        description="A test webhook sent from the console; its conversion carries test: true.",
+    )
 
 
 def record_key(source_id: str, record_id: str) -> bytes:

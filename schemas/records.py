@@ -29,6 +29,7 @@ class RecordChange(BaseModel):
     envelope_id: str
     received_at: datetime
     replayed: bool = Field(default=False, description="Came from the replay topic.")
+    test: bool = Field(default=False, description="A test webhook sent from the console.")
     event_time: datetime | None = Field(
         default=None, description="When the status changed; received_at when None."
     )

@@ -107,6 +107,19 @@ class Settings(BaseSettings):
         gt=0,
         description="A conversion whose event_time is older than this is flagged late.",
     )
+    console_recent_per_source: int = Field(
+        default=200,
+        ge=1,
+        description="Webhooks, conversions, invalid records and dead "
+        "letters the console keeps per source.",
+    )
+    console_trace_records: int = Field(
+        default=100_000,
+        ge=1,
+        description="Records the console can trace, the oldest forgotten first: about 1 KB "
+        "of memory per message kept.",
+    )
+    console_session_hours: float = Field(default=8.0, gt=0)
 
     log_level: str = "INFO"
 

@@ -7,6 +7,7 @@ REPLAY = "zoho.webhooks.replay"
 INVALID = "zoho.webhooks.invalid"
 CONVERSIONS = "cdp.conversions"
 CONVERSIONS_DEADLETTER = "cdp.conversions.deadletter"
+CONVERSIONS_DELIVERED = "cdp.conversions.delivered"
 # The sweep's high-water mark per source and module: compacted, one partition, read
 # whole by whichever worker leads the sweep.
 SWEEP_MARKS = "zoho.sweep.marks"
@@ -33,4 +34,5 @@ TOPICS = (
     TopicSpec(INVALID, 30, "webhooks that failed validation, with reasons"),
     TopicSpec(CONVERSIONS, 7, "conversion events for the CDP and downstream teams"),
     TopicSpec(CONVERSIONS_DEADLETTER, 30, "conversions the CDP rejected, with its answer"),
+    TopicSpec(CONVERSIONS_DELIVERED, 7, "receipts of conversions the CDP accepted"),
 )

@@ -3,8 +3,9 @@
 Faust acks an event even when the loop body raises, so nothing may escape a loop:
 each failure is routed to a topic with its reason (see the README's delivery notes)."""
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
@@ -13,7 +14,7 @@ import faust
 from faust.streams import Stream
 from faust.types import EventT, StreamT
 
-from schemas.conversion import ConversionEvent, RejectedConversion
+from schemas.conversion import ConversionEvent, DeliveryReceipt, RejectedConversion
 from schemas.envelope import RawEnvelope
 from schemas.records import InvalidRecord
 from schemas.topics import PARTITION_MARKER_KEY
@@ -21,8 +22,10 @@ from streams import metrics, tables, topics
 from streams.app import app, settings, sources
 from streams.clients.cdp import CdpAnswer, CdpClient, deliver
 from streams.clients.zoho_crm import ZohoClients
+from streams.decisions.delivery import classify as delivery_outcome
 from streams.decisions.event import Lateness
 from streams.decisions.process import Rejected, Tracked, process
+from streams.decisions.reasons import reason_code
 from streams.decisions.status import RecordState
 from streams.send import send_confirmed
 from streams.transport import confirmed
@@ -53,10 +56,11 @@ async def handle_webhook(message: faust.types.Message, crm: ZohoClients) -> None
         return
     if outcome.conversion:
         await send_conversion(outcome.conversion, outcome.envelope_id)
+    previous = state_of(outcome.key)
     # Marked after the confirmed send: a crash in between repeats the event (same
     # event_id, absorbed downstream) instead of losing it.
     tables.record_states[outcome.key] = outcome.new_state.to_json()
-    _count(outcome)
+    _count(outcome, previous)
 
 
 def state_of(key: str) -> RecordState:
@@ -91,15 +95,21 @@ async def park_invalid(message: faust.types.Message, rejected: Rejected) -> None
         rejected_at=datetime.now(UTC),
     )
     await send_confirmed(topics.invalid, message.key, record.model_dump_json().encode())
-    metrics.webhooks.labels(envelope.source_id if envelope else "", "invalid").inc()
+    source_id = envelope.source_id if envelope else ""
+    metrics.webhooks.labels(source_id, "invalid").inc()
+    for reason in rejected.reasons:
+        metrics.validation_failures.labels(source_id, reason_code(reason)).inc()
     log.warning("webhook parked as invalid", extra=_ids(envelope) | {"reasons": rejected.reasons})
 
 
-def _count(tracked: Tracked) -> None:
+def _count(tracked: Tracked, previous: RecordState) -> None:
     outcome = "converted" if tracked.conversion else "tracked" if tracked.mapped else "unmapped"
     metrics.webhooks.labels(tracked.source_id, outcome).inc()
+    if tracked.new_state.last_status != previous.last_status:
+        metrics.status_changes.labels(tracked.source_id).inc()
     if tracked.conversion:
         metrics.conversions.labels(tracked.source_id, tracked.origin).inc()
+        metrics.conversions_by_event.labels(tracked.source_id, tracked.conversion.event_name).inc()
         if tracked.origin == "sweep":
             metrics.sweep_only_conversions.labels(tracked.source_id).inc()
         if tracked.conversion.late:
@@ -137,7 +147,54 @@ async def deliver_batch(cdp: CdpClient, batch: Sequence[EventT[bytes]]) -> None:
             await park_rejected(
                 None, f"not a conversion event: {type(error).__name__}", None, event.value
             )
-    await deliver(events, cdp.post, reject_by_cdp, max_backoff_s=settings.cdp_max_backoff_s)
+    await deliver(
+        events,
+        counted_post(cdp),
+        reject_by_cdp,
+        max_backoff_s=settings.cdp_max_backoff_s,
+        accepted=receipt_for,
+    )
+
+
+def counted_post(cdp: CdpClient) -> Callable[[Sequence[ConversionEvent]], Awaitable[CdpAnswer]]:
+    async def post(events: Sequence[ConversionEvent]) -> CdpAnswer:
+        answer = await cdp.post(events)
+        metrics.cdp_posts.labels(delivery_outcome(answer.status, len(events)).value).inc()
+        return answer
+
+    return post
+
+
+async def receipt_for(events: Sequence[ConversionEvent], answer: CdpAnswer) -> None:
+    """What the CDP accepted, for the console; confirmed before the batch is acked."""
+    now = datetime.now(UTC)
+    records = [
+        (
+            event.cdp_id.encode(),
+            DeliveryReceipt(
+                event_id=event.event_id,
+                source_id=event.source_id,
+                record_id=event.record_id,
+                cdp_id=event.cdp_id,
+                event_name=event.event_name,
+                test=event.test,
+                cdp_status=answer.status or 0,
+                delivered_at=now,
+            )
+            .model_dump_json()
+            .encode(),
+        )
+        for event in events
+    ]
+    try:
+        # One batch in flight, not one round trip per event.
+        sent = [await topics.conversions_delivered.send(key=k, value=v) for k, v in records]
+        await asyncio.gather(*sent)
+    except Exception:  # noqa: BLE001 - sent again one by one, until Kafka takes each
+        for key, value in records:
+            await send_confirmed(topics.conversions_delivered, key, value)
+    for event in events:
+        metrics.cdp_delivered.labels(event.source_id).inc()
 
 
 async def reject_by_cdp(event: ConversionEvent, answer: CdpAnswer) -> None:

@@ -10,7 +10,27 @@ unusable_identifiers = Counter(
     "Identifier fields present but impossible to normalise, so left out.",
     ["source", "field"],
 )
-cdp_posts = Counter("worker_cdp_posts", "Batches posted to the CDP, by outcome.", ["outcome"])
+validation_failures = Counter(
+    "worker_validation_failures",
+    "Reasons webhooks were parked as invalid, by source and kind of reason.",
+    ["source", "reason"],
+)
+status_changes = Counter(
+    "worker_status_changes", "Webhooks that moved their record to another status.", ["source"]
+)
+conversions_by_event = Counter(
+    "worker_conversions_by_event",
+    "Conversion events emitted, by source and event name.",
+    ["source", "event"],
+)
+cdp_posts = Counter(
+    "worker_cdp_posts",
+    "Batches posted to the CDP, by what the answer meant (delivered, retry, split, reject).",
+    ["outcome"],
+)
+cdp_delivered = Counter(
+    "worker_cdp_delivered", "Conversions the CDP accepted, by source.", ["source"]
+)
 cdp_rejected = Counter("worker_cdp_rejected", "Conversions the CDP rejected for good.")
 conversions = Counter(
     "worker_conversions",

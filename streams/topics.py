@@ -14,6 +14,9 @@ invalid = app.topic(settings.topic(topics.INVALID), key_serializer="raw", value_
 conversions = app.topic(
     settings.topic(topics.CONVERSIONS), key_serializer="raw", value_serializer="raw"
 )
+conversions_delivered = app.topic(
+    settings.topic(topics.CONVERSIONS_DELIVERED), key_serializer="raw", value_serializer="raw"
+)
 conversions_deadletter = app.topic(
     settings.topic(topics.CONVERSIONS_DEADLETTER), key_serializer="raw", value_serializer="raw"
 )

@@ -56,6 +56,7 @@ class CdpClient:
 
 Post = Callable[[Sequence[ConversionEvent]], Awaitable[CdpAnswer]]
 Reject = Callable[[ConversionEvent, CdpAnswer], Awaitable[None]]
+Accepted = Callable[[Sequence[ConversionEvent], CdpAnswer], Awaitable[None]]
 
 
 async def deliver(
@@ -65,6 +66,7 @@ async def deliver(
     *,
     max_backoff_s: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    accepted: Accepted | None = None,
 ) -> None:
     """Returns once every event is delivered or rejected for good by the CDP itself.
 
@@ -82,6 +84,8 @@ async def deliver(
                 answer = CdpAnswer(None, type(error).__name__)
             outcome = classify(answer.status, len(batch))
             if outcome is Outcome.DELIVERED:
+                if accepted is not None:
+                    await accepted(batch, answer)
                 break
             if outcome is Outcome.SPLIT:
                 pending[0:0] = split(batch)

@@ -71,5 +71,6 @@ def build_conversion(
         modified_by=change.modified_by,
         user_data=identity.user_data,
         profile=identity.profile,
+        test=change.test,
     )
     return event, identity.unusable

@@ -84,6 +84,7 @@ def validate(envelope: RawEnvelope, source: SourceConfig) -> RecordChange:
         event_time=None if event_time_source == "received" else event_time,
         event_time_source=event_time_source,
         origin=envelope.origin,
+        test=envelope.test,
     )
 
 

@@ -92,6 +92,7 @@ async def test_the_command_creates_everything_once_then_changes_only_what_differ
         f"{prefix}zoho.webhooks.invalid",
         f"{prefix}cdp.conversions",
         f"{prefix}cdp.conversions.deadletter",
+        f"{prefix}cdp.conversions.delivered",
         f"{prefix}worker-record-states-changelog",
         f"{prefix}zoho.sweep.marks",
         f"{prefix}cdp.sources",

@@ -9,7 +9,7 @@ from jsonschema import Draft7Validator
 from pydantic import BaseModel
 
 from schemas import contracts, topics
-from schemas.conversion import RejectedConversion, UserData
+from schemas.conversion import DeliveryReceipt, RejectedConversion, UserData
 from schemas.envelope import RawEnvelope
 from schemas.records import InvalidRecord
 from tests.builders import conversion_event
@@ -26,7 +26,11 @@ EVENT = conversion_event(
     event_time=NOW, user_data=UserData(em=["a" * 64]), profile={"city": "Berlin"}
 )
 SAMPLES: dict[str, list[BaseModel]] = {
-    "raw_envelope": [ENVELOPE, ENVELOPE.model_copy(update={"replayed_at": NOW})],
+    "raw_envelope": [
+        ENVELOPE,
+        ENVELOPE.model_copy(update={"replayed_at": NOW}),
+        ENVELOPE.model_copy(update={"test": True}),
+    ],
     "invalid_record": [
         InvalidRecord(
             reasons=["missing field 'cdp_id'"],
@@ -45,7 +49,22 @@ SAMPLES: dict[str, list[BaseModel]] = {
             rejected_at=NOW,
         ),
     ],
-    "conversion_event": [EVENT, EVENT.model_copy(update={"value": None, "original_value": None})],
+    "conversion_event": [
+        EVENT,
+        EVENT.model_copy(update={"value": None, "original_value": None}),
+        EVENT.model_copy(update={"test": True}),
+    ],
+    "delivery_receipt": [
+        DeliveryReceipt(
+            event_id=EVENT.event_id,
+            source_id=EVENT.source_id,
+            record_id=EVENT.record_id,
+            cdp_id=EVENT.cdp_id,
+            event_name=EVENT.event_name,
+            cdp_status=202,
+            delivered_at=NOW,
+        )
+    ],
     "rejected_conversion": [
         RejectedConversion(
             event=EVENT, reason="rejected by the CDP", cdp_status=400, rejected_at=NOW
@@ -176,6 +195,7 @@ def test_every_channel_has_its_retention_messages_keys_and_schema_files() -> Non
         (topics.INVALID, "{source_id}:{record_id}"),
         (topics.CONVERSIONS, "cdp_id"),
         (topics.CONVERSIONS_DEADLETTER, "cdp_id"),
+        (topics.CONVERSIONS_DELIVERED, "cdp_id"),
     ],
 )
 def test_the_keys_are_documented(address: str, key: str) -> None:

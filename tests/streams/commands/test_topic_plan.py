@@ -40,6 +40,11 @@ def test_every_topic_has_explicit_partitions_retention_and_clean_up() -> None:
             6,
             {"cleanup.policy": "delete", "retention.ms": str(30 * DAY_MS)},
         ),
+        "p.cdp.conversions.delivered": DesiredTopic(
+            "p.cdp.conversions.delivered",
+            6,
+            {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)},
+        ),
         "p.worker-record-states-changelog": DesiredTopic(
             "p.worker-record-states-changelog",
             6,
@@ -86,6 +91,7 @@ def test_only_the_missing_topics_are_created() -> None:
     assert created == [
         "p.cdp.conversions",
         "p.cdp.conversions.deadletter",
+        "p.cdp.conversions.delivered",
         "p.worker-record-states-changelog",
         "p.zoho.sweep.marks",
         "p.cdp.sources",
