@@ -5,6 +5,7 @@ processed."""
 
 import asyncio
 import json
+import os
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -149,7 +150,17 @@ async def progress(pipeline: Pipeline, sent: list[Sent]) -> str:
     )
 
 
-@pytest.mark.parametrize("consumer", ["stock", "guard"])
+CONTROL = pytest.param(
+    "stock",
+    marks=pytest.mark.skipif(
+        not os.environ.get("REBALANCE_CONTROL"),
+        reason="Faust's loss depends on timing and does not always show on a loaded "
+        "machine: run it with REBALANCE_CONTROL=1",
+    ),
+)
+
+
+@pytest.mark.parametrize("consumer", [CONTROL, "guard"])
 async def test_webhooks_arriving_while_a_worker_joins_and_leaves_all_convert(
     consumer: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
