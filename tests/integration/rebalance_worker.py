@@ -44,7 +44,8 @@ class HeldSeek(faust_aiokafka.Consumer):
     _seek_done: asyncio.Event
 
     async def perform_seek(self) -> None:
-        fetcher = self.app._fetcher  # noqa: SLF001 - the seek is held only while it fetches
+        # The seek is held only while the fetcher runs (not at a first start).
+        fetcher = self.app._fetcher  # type: ignore[attr-defined]  # noqa: SLF001
         if not (self.flow_active and fetcher.started and not fetcher.should_stop):
             await super().perform_seek()
             return
@@ -129,7 +130,7 @@ def _slow(handle_webhook: Any) -> Any:
 # The app made its transport at import (its table asks for it); the consumer comes later.
 chosen = StockTransport if os.environ["REBALANCE_CONSUMER"] == "stock" else GuardTransport
 app.app.transport = chosen(app.app.conf.broker_consumer, app.app)
-agents.handle_webhook = _slow(agents.handle_webhook)  # type: ignore[assignment]
+agents.handle_webhook = _slow(agents.handle_webhook)
 
 if __name__ == "__main__":
     main.main()
