@@ -1,11 +1,12 @@
 """The ingress's Kafka producer: idempotent, acks from all in-sync replicas."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable
 
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from ingress.forwarder import Forwarder
 from ingress.keys import FORWARDER, METRICS, PRODUCER, SETTINGS
@@ -16,6 +17,9 @@ from schemas.settings import Settings
 MAX_REQUEST_BYTES = 1024 * 1024
 # Room for the record batch's own headers.
 _BATCH_OVERHEAD = 1024
+RETRY_START_S = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class MissingTopics(RuntimeError):
@@ -39,15 +43,37 @@ def new_producer(settings: Settings) -> AIOKafkaProducer:
 
 
 async def producer_context(app: web.Application) -> AsyncIterator[None]:
+    """The producer, connected in the background when Kafka is down at start: the
+    ingress answers from the start, spooling until Kafka answers (Zoho never re-posts)."""
     settings = app[SETTINGS]
     producer = new_producer(settings)
-    await producer.start()
+    app[PRODUCER] = producer
+    connecting: asyncio.Task[None] | None = None
     try:
-        await require_topics(producer, [settings.topic(topics.RAW)])
-        app[PRODUCER] = producer
+        try:
+            await producer.start()
+        except KafkaConnectionError:
+            log.warning("kafka unreachable at start: webhooks go to the spool until it answers")
+            connecting = asyncio.create_task(_start_when_reachable(producer), name="kafka-start")
+        else:
+            await require_topics(producer, [settings.topic(topics.RAW)])
         yield
     finally:
+        if connecting is not None:
+            connecting.cancel()
+            await asyncio.gather(connecting, return_exceptions=True)
         await producer.stop()
+
+
+async def _start_when_reachable(producer: AIOKafkaProducer) -> None:
+    while True:
+        await asyncio.sleep(RETRY_START_S)
+        try:
+            await producer.start()
+        except KafkaConnectionError:
+            continue
+        log.info("kafka reachable: the producer is connected")
+        return
 
 
 async def forwarder_context(app: web.Application) -> AsyncIterator[None]:

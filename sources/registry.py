@@ -61,6 +61,15 @@ class SourceRegistry(Mapping[str, SourceConfig]):
             self._box = SecretBox.from_setting(self._settings.sources_encryption_keys)
         return self._box
 
+    @property
+    def following(self) -> bool:
+        return self._follower is not None
+
+    def serve_until_read(self, sources: Mapping[str, SourceConfig]) -> None:
+        """Sources to answer with while the topic cannot be read (Kafka down at start):
+        reading the topic overwrites or deletes each with what the topic holds."""
+        self._sources.update(sources)
+
     async def start(self) -> None:
         """Reads the topic to its end before returning, then follows it."""
         box = self.box  # noqa: F841 - refuses to start without a usable key
