@@ -35,7 +35,8 @@ async def live_sources_context(app: web.Application) -> AsyncIterator[None]:
             await _follow(app, registry, producer)
         except KafkaConnectionError:
             seed = app[SEED]
-            registry.serve_until_read(seed)
+            if not registry.following:
+                registry.serve_until_read(seed)
             log.warning(
                 "kafka unreachable at start: serving the sources file until the sources "
                 "topic can be read",
@@ -72,7 +73,7 @@ async def _follow_when_reachable(
         except KafkaConnectionError:
             continue
         except Exception:
-            log.exception("the sources topic could not be read; serving the sources file")
+            log.exception("following the sources topic failed after kafka came back")
             return
         log.info("sources topic read after kafka came back", extra={"sources": sorted(registry)})
         return
