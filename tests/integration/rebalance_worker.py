@@ -9,9 +9,9 @@ anyway) cannot finish the event it holds until the flow has resumed, so that:
 - events of that batch already delivered wait in the agent's queue and are cleared;
 - the rest of the batch arrives after the seek, above the reset read offset.
 
-On Faust's own consumer the jump becomes a "gap" committed over (faust/transport/
-consumer.py:1209, :1117-1127) and the records fetched again are dropped below the read
-offset (:1224): the cleared events are committed without being processed, every time.
+On Faust's own consumer the jump becomes a "gap" (faust/transport/consumer.py:1215) that
+the next commit folds in (:1117-1127), and the records fetched again are dropped below the
+read offset (:1224): the cleared events are committed without being processed, every time.
 The commit guard reads them again. The hold waits for events, not for time; only its
 upper bound (HOLD_SEEK_S) is a duration, so a rebalance without a backlog to fetch
 cannot hang; the log says whether each seek was held.
