@@ -17,6 +17,9 @@ _SHAPE = re.compile(
 _PLAIN = re.compile(r"[0-9]+(\.[0-9]+)?|\.[0-9]+")
 _GROUPED = re.compile(r"[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 _EXPONENT = re.compile(r"[+-]?[0-9.,]*[0-9][eE][+-]?[0-9]+")
+# Zoho's currency fields hold at most 16 digits; a longer number is a corrupted value,
+# and one of thousands of digits would cost every later step time and memory.
+MAX_DIGITS = 16
 
 
 class InvalidAmount(ValueError):
@@ -42,15 +45,24 @@ def parse_amount(text: str) -> Decimal | None:
     if shape["sign"] == "-":
         raise InvalidAmount(f"negative: {text!r} (a conversion value is never negative)")
     number = shape["number"]
-    if _PLAIN.fullmatch(number):
-        return Decimal(number)
-    if _GROUPED.fullmatch(number):
-        return Decimal(number.replace(",", ""))
+    if _PLAIN.fullmatch(number) or _GROUPED.fullmatch(number):
+        return _bounded(Decimal(number.replace(",", "")), text)
     if number.count(".") > 1:
         raise InvalidAmount(f"not a number: {text!r} (more than one decimal point)")
     if "," in number:
         raise InvalidAmount(f"not a number: {text!r} (misplaced thousands separator)")
     raise InvalidAmount(f"not a number: {text!r}")
+
+
+def _bounded(amount: Decimal, text: str) -> Decimal:
+    digits = len(amount.as_tuple().digits)
+    if digits > MAX_DIGITS:
+        shown = text if len(text) <= 40 else f"{text[:20]}…{text[-8:]}"
+        raise InvalidAmount(
+            f"too long: {shown!r} ({digits} digits; a Zoho currency field holds at most"
+            f" {MAX_DIGITS})"
+        )
+    return amount
 
 
 def _is_currency_marker(marker: str) -> bool:

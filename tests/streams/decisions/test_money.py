@@ -61,6 +61,18 @@ def test_parse_amount_rejects(text: str, message: str) -> None:
     assert str(raised.value) == message
 
 
+def test_parse_amount_accepts_sixteen_digits() -> None:
+    assert parse_amount("1234567890123.456") == Decimal("1234567890123.456")
+
+
+def test_parse_amount_refuses_more_digits_than_zoho_holds() -> None:
+    with pytest.raises(InvalidAmount, match=r"too long: '10{19}…0{8}' \(5001 digits") as error:
+        parse_amount("1" + "0" * 5000)
+    assert len(str(error.value)) < 120
+    with pytest.raises(InvalidAmount, match="17 digits"):
+        parse_amount("12,345,678,901,234.567")
+
+
 def test_invalid_amount_is_a_value_error() -> None:
     assert issubclass(InvalidAmount, ValueError)
 
