@@ -10,8 +10,9 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DATABASE = "spool.sqlite3"
@@ -54,9 +55,26 @@ class SpoolStats:
     depth: int
     size: int
     oldest_at: float | None
+    # Records per source, from the `{source_id}:{record_id}` key.
+    by_source: Mapping[str, int] = field(default_factory=dict)
 
     def oldest_age_s(self, now: float) -> float:
         return 0.0 if self.oldest_at is None else max(now - self.oldest_at, 0.0)
+
+
+def source_of(key: bytes) -> str:
+    """The source a spooled record belongs to; its whole key when it names none."""
+    return key.split(b":", 1)[0].decode("utf-8", "replace")
+
+
+def count_sources(
+    counts: Mapping[str, int], keys: Iterable[bytes], sign: int = 1
+) -> dict[str, int]:
+    """`counts` with each key's source counted once more (or, with sign -1, once less)."""
+    changed = Counter(counts)
+    for key in keys:
+        changed[source_of(key)] += sign
+    return {source: n for source, n in changed.items() if n > 0}
 
 
 def record_size(key: bytes, value: bytes) -> int:
@@ -100,7 +118,9 @@ class SpoolStore:
             "SELECT count(*), coalesce(sum(length(key) + length(value)), 0), min(spooled_at)"
             " FROM spooled"
         ).fetchone()
-        self._stats = SpoolStats(depth, size, oldest)
+        # Keys only, once at start: afterwards appends and deletes keep the counts.
+        keys = (bytes(key) for (key,) in self._db.execute("SELECT key FROM spooled"))
+        self._stats = SpoolStats(depth, size, oldest, count_sources({}, keys))
 
     @property
     def stats(self) -> SpoolStats:
@@ -125,7 +145,12 @@ class SpoolStore:
         if seq is None:
             raise sqlite3.DatabaseError("the spool's insert returned no row id")
         oldest = self._stats.oldest_at if self._stats.depth else spooled_at
-        self._stats = SpoolStats(self._stats.depth + 1, self._stats.size + size, oldest)
+        self._stats = SpoolStats(
+            self._stats.depth + 1,
+            self._stats.size + size,
+            oldest,
+            count_sources(self._stats.by_source, [key]),
+        )
         return seq
 
     def head(self, limit: int) -> list[Spooled]:
@@ -146,14 +171,17 @@ class SpoolStore:
         marks = ",".join("?" * len(seqs))
         with self._transaction():
             where = f"WHERE seq IN ({marks})"
-            sizes = "SELECT count(*), coalesce(sum(length(key) + length(value)), 0) FROM spooled "
-            (count, freed) = self._db.execute(sizes + where, tuple(seqs)).fetchone()
+            sizes = "SELECT key, length(key) + length(value) FROM spooled "
+            leaving = self._db.execute(sizes + where, tuple(seqs)).fetchall()
             self._db.execute("DELETE FROM spooled " + where, tuple(seqs))  # noqa: S608 - placeholders only
             first = self._db.execute(
                 "SELECT spooled_at FROM spooled ORDER BY seq LIMIT 1"
             ).fetchone()
         self._stats = SpoolStats(
-            self._stats.depth - count, self._stats.size - freed, first[0] if first else None
+            self._stats.depth - len(leaving),
+            self._stats.size - sum(size for _, size in leaving),
+            first[0] if first else None,
+            count_sources(self._stats.by_source, (bytes(key) for key, _ in leaving), -1),
         )
 
     def close(self) -> None:

@@ -45,6 +45,25 @@ def test_a_reopened_spool_holds_what_was_appended(tmp_path: Path) -> None:
     reopened.close()
 
 
+def test_the_spool_counts_its_records_per_source_through_deletes_and_a_restart(
+    tmp_path: Path,
+) -> None:
+    store = SpoolStore(tmp_path, max_bytes=10_000)
+    for key in (b"shop:1", b"shop:2", b"yen:1", b"shop:1"):
+        store.append("raw", key, b"webhook")
+    assert store.stats.by_source == {"shop": 3, "yen": 1}
+    store.delete([record.seq for record in store.head(3)])  # shop:1, shop:2, yen:1
+    assert store.stats.by_source == {"shop": 1}
+    store.append("raw", b"yen:2", b"webhook")
+    store.close()
+
+    reopened = SpoolStore(tmp_path, max_bytes=10_000)
+    assert reopened.stats.by_source == {"shop": 1, "yen": 1}
+    reopened.delete([record.seq for record in reopened.head(10)])
+    assert reopened.stats.by_source == {} and reopened.stats.depth == 0
+    reopened.close()
+
+
 def test_a_full_spool_refuses_and_takes_again_once_drained(tmp_path: Path) -> None:
     store = SpoolStore(tmp_path, max_bytes=25)
     store.append("raw", b"k", b"0123456789")  # 11 bytes
