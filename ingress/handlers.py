@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.helpers import ChainMapProxy
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -74,7 +75,10 @@ async def accept_webhook(request: web.Request, source: SourceConfig) -> web.Resp
         content_type=_content_type(request),
         parameters=parameters,
     )
-    stored = await _store(request.app, envelope)
+    try:
+        stored = await store_envelope(request.app, envelope)
+    except NotStored as refused:
+        raise _error(refused.status, str(refused)) from None
     log.info(
         "webhook accepted",
         extra={
@@ -122,18 +126,27 @@ async def _multipart_parameters(request: web.Request) -> dict[str, str]:
     return {name: value for name, value in form.items() if isinstance(value, str)}
 
 
-async def _store(app: web.Application, envelope: RawEnvelope) -> Stored:
-    """Returns only once Kafka or the spool has the envelope; anything else is a 4xx/503."""
+class NotStored(Exception):
+    """Neither Kafka nor the spool took the envelope; `status` is the answer to give."""
+
+    def __init__(self, status: type[web.HTTPException], message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def store_envelope(app: web.Application | ChainMapProxy, envelope: RawEnvelope) -> Stored:
+    """The path every accepted webhook takes, the console's test webhook included: returns
+    only once Kafka or this replica's spool has the envelope; NotStored otherwise."""
     settings = app[SETTINGS]
     try:
         value = envelope.model_dump_json().encode()
     except PydanticSerializationError:
-        raise _error(
+        raise NotStored(
             web.HTTPBadRequest, "the request carries text that is not valid Unicode"
         ) from None
     key = record_key(envelope.source_id, record_id(envelope.parameters))
     if not fits_one_request(key, value):
-        raise _error(
+        raise NotStored(
             web.HTTPRequestEntityTooLarge,
             f"the webhook is {len(value)} bytes as stored, more than Kafka takes in one record",
         )
@@ -144,7 +157,7 @@ async def _store(app: web.Application, envelope: RawEnvelope) -> Stored:
         log.warning(
             "kafka is behind and the spool is full", extra={"source_id": envelope.source_id}
         )
-        raise _error(
+        raise NotStored(
             web.HTTPServiceUnavailable,
             "cannot store the webhook now: Kafka is unavailable and the ingress's spool is "
             "full; retry later",
@@ -154,7 +167,7 @@ async def _store(app: web.Application, envelope: RawEnvelope) -> Stored:
             "kafka is behind and the spool cannot be written",
             extra={"source_id": envelope.source_id, "error": type(error).__name__},
         )
-        raise _error(web.HTTPServiceUnavailable, "cannot store the webhook now; retry") from None
+        raise NotStored(web.HTTPServiceUnavailable, "cannot store the webhook now; retry") from None
     if stored is Stored.KAFKA:
         app[METRICS].produce_seconds.observe(time.perf_counter() - started)
     else:

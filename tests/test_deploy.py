@@ -73,6 +73,7 @@ def test_the_alert_rules_are_prometheus_rules() -> None:
     assert {
         "DeadLettersAppearing",
         "ConsumerLagGrowing",
+        "SpoolNotDraining",
         "NoWebhookFromSource",
     } <= names
     for rule in rules:

@@ -2,6 +2,7 @@
 and renders a template."""
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -24,9 +25,10 @@ from ingress.console.forms import (
 from ingress.console.security import SIGNED_IN, token_matches
 from ingress.console.sources import NotVisibleYet, SourceExists
 from ingress.console.state import CONSOLE, Console
-from ingress.keys import PRODUCER
-from schemas import topics
-from schemas.envelope import record_key
+from ingress.forwarder import Stored
+from ingress.handlers import NotStored, store_envelope
+from ingress.keys import FORWARDER
+from ingress.spool import SpoolStats
 from schemas.source import SourceConfig
 from streams.commands.replay_plan import BadSelection, parse_time
 from zoho.accounts import SCOPE, token_url
@@ -86,19 +88,31 @@ async def sign_out(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther("/console/sign-in")
 
 
-def _health_rows(request: web.Request) -> list[dict[str, Any]]:
+def _spool(request: web.Request) -> SpoolStats:
+    """This replica's spool: each ingress replica has its own, and the console shows the
+    one of the replica that answers."""
+    return request.config_dict[FORWARDER].stats
+
+
+def _health_context(request: web.Request) -> dict[str, Any]:
     console = _console(request)
     now = datetime.now(UTC)
     known = console.store.sources()
-    ids = sorted(set(known) | set(console.index.source_ids()) - {""})
-    return [
+    spool = _spool(request)
+    ids = sorted((set(known) | set(console.index.source_ids()) | set(spool.by_source)) - {""})
+    rows = [
         {
             "health": console.index.health(source_id, now),
             "configured": source_id in known,
             "enabled": source_id in known and known[source_id].enabled,
+            "spooled": spool.by_source.get(source_id, 0),
         }
         for source_id in ids
     ]
+    return {
+        "rows": rows,
+        "spool": {"depth": spool.depth, "oldest_age_s": spool.oldest_age_s(time.time())},
+    }
 
 
 async def sources_page(request: web.Request) -> web.Response:
@@ -110,8 +124,7 @@ async def sources_page(request: web.Request) -> web.Response:
 def _sources_context(
     request: web.Request, shown: dict[str, str], errors: dict[str, str], created: Any
 ) -> dict[str, Any]:
-    return {
-        "rows": _health_rows(request),
+    return _health_context(request) | {
         "caught_up": _console(request).feed.caught_up.is_set(),
         "form": shown,
         "errors": errors,
@@ -123,7 +136,7 @@ def _sources_context(
 
 
 async def sources_health(request: web.Request) -> web.Response:
-    return aiohttp_jinja2.render_template("_health.html", request, {"rows": _health_rows(request)})
+    return aiohttp_jinja2.render_template("_health.html", request, _health_context(request))
 
 
 async def create_source(request: web.Request) -> web.Response:
@@ -215,6 +228,7 @@ def _activity(request: web.Request, source_id: str) -> dict[str, Any]:
         "share_total": total,
         "share": share,
         "source_id": source_id,
+        "spooled": _spool(request).by_source.get(source_id, 0),
     }
 
 
@@ -248,30 +262,34 @@ def _actions_context(
         "problem": problem,
         "job": jobs.last.get(source.id),
         "converting_status": actions.converting_status(source),
+        "spooled": False,
     }
 
 
 async def send_test_webhook(request: web.Request) -> web.Response:
     source = _source(request)
-    console = _console(request)
     try:
         envelope = actions.console_test_envelope(source, datetime.now(UTC))
     except ValueError as error:
         context = _actions_context(request, source, None, str(error))
         return aiohttp_jinja2.render_template("actions.html", request, context, status=422)
-    record = envelope.parameters["lead_id"]
-    # The webhook topic, as the source URL writes it: the worker, the sink and the CDP
-    # see an ordinary webhook, marked test.
-    await request.config_dict[PRODUCER].send_and_wait(
-        console.settings.topic(topics.RAW),
-        value=envelope.model_dump_json().encode(),
-        key=record_key(source.id, record),
-    )
+    # The path a posted webhook takes (Kafka, or this replica's spool when Kafka is slow
+    # or down): the worker, the sink and the CDP see an ordinary webhook, marked test.
+    try:
+        stored = await store_envelope(request.config_dict, envelope)
+    except NotStored as refused:
+        context = _actions_context(request, source, None, str(refused))
+        return aiohttp_jinja2.render_template("actions.html", request, context, status=503)
     log.info(
         "test webhook sent",
-        extra={"source_id": source.id, "envelope_id": envelope.envelope_id},
+        extra={
+            "source_id": source.id,
+            "envelope_id": envelope.envelope_id,
+            "stored_in": stored.value,
+        },
     )
     context = _actions_context(request, source, envelope.envelope_id, None)
+    context["spooled"] = stored is Stored.SPOOL
     return aiohttp_jinja2.render_template("actions.html", request, context)
 
 
