@@ -19,7 +19,6 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from harness.broker import free_ports
-from schemas.topics import PARTITION_MARKER_KEY
 from sources.crypto import generate_key
 from streams.commands.stand_in_cdp import StandInCdp
 
@@ -221,11 +220,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         while any([await consumer.position(tp) < end[tp] for tp in partitions]):
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                messages += [
-                    json.loads(record.value)
-                    for record in records
-                    if record.key != PARTITION_MARKER_KEY
-                ]
+                messages += [json.loads(record.value) for record in records]
         return messages
     finally:
         await consumer.stop()

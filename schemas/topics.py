@@ -16,8 +16,10 @@ SOURCES = "cdp.sources"
 
 DAY_MS = 24 * 60 * 60 * 1000
 
-# Key of an empty message the replay command writes so a partition has a committed
-# offset before it replays into it; consumers skip it.
+# Key of the empty messages earlier replay commands wrote so a partition had a committed
+# offset before they replayed into it. None are written any more (the worker's commit
+# guard reads a partition it never committed from its start), but the replay topic keeps
+# old ones for its retention, so consumers still skip them.
 PARTITION_MARKER_KEY = b"zoho-cdp:partition-marker"
 
 

@@ -6,6 +6,10 @@ zoho.webhooks.invalid) up to the end offsets seen at start, keeps what the sourc
 and offset filters select, and sends each envelope with `replayed_at` set, its original
 key and its original partition. A record's conversion that was already emitted is not
 emitted again, so running the same replay twice is safe.
+
+The worker need not be running: it reads the replay topic from the group's committed
+offset, or from the start of a partition it never committed (its commit guard), so a
+replay written before a worker joins, or while one does, is read all the same.
 """
 
 import argparse
@@ -19,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import ValidationError
 from tqdm import tqdm
 
@@ -47,7 +50,6 @@ from streams.kafka_admin import admin_client
 TIME_INDEX_MARGIN = timedelta(minutes=15)
 FETCH_TIMEOUT_MS = 1000
 IDLE_LIMIT_S = 60.0
-WORKER_WAIT_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -158,9 +160,6 @@ async def replay(
             )
             await writer.start()
             producer = writer
-            await _until_worker_committed_on(
-                settings, writer, target_topic, counts[target_topic], progress_to or sys.stderr
-            )
         copier = _Copier(
             consumer, producer, request, target_topic, counts[target_topic], tally, set()
         )
@@ -176,44 +175,6 @@ async def replay(
             await producer.stop()
         if consumer is not None:
             await consumer.stop()
-
-
-async def _until_worker_committed_on(
-    settings: Settings, writer: AIOKafkaProducer, topic: str, partitions: int, out: TextIO
-) -> None:
-    """Replays only into partitions the worker group has committed on.
-
-    Faust drops the events in flight when a worker joins and reads them again from the
-    committed offset; a partition with no committed offset (the replay topic before its
-    first replay) has none to go back to. A marker, which the worker skips, gives each
-    such partition one.
-    """
-    async with admin_client(settings) as admin:
-        wanted = [TopicPartition(topic, p) for p in range(partitions)]
-        uncommitted = await _uncommitted(admin, settings.app_id, wanted)
-        if not uncommitted:
-            return
-        for tp in uncommitted:
-            await writer.send_and_wait(
-                tp.topic, b"", key=topics.PARTITION_MARKER_KEY, partition=tp.partition
-            )
-        out.write(f"waiting for the worker group {settings.app_id!r} to take {topic}\n")
-        deadline = time.monotonic() + WORKER_WAIT_S
-        while await _uncommitted(admin, settings.app_id, wanted):
-            if time.monotonic() > deadline:
-                raise ReplayFailed(
-                    f"the worker group {settings.app_id!r} did not read {topic} within "
-                    f"{WORKER_WAIT_S:.0f} s: start zoho-cdp-worker, then replay again",
-                    Tally(),
-                )
-            await asyncio.sleep(0.5)
-
-
-async def _uncommitted(
-    admin: AIOKafkaAdminClient, group: str, partitions: list[TopicPartition]
-) -> list[TopicPartition]:
-    committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
-    return [tp for tp in partitions if tp not in committed or committed[tp].offset <= 0]
 
 
 async def _partition_counts(settings: Settings, names: set[str]) -> dict[str, int]:

@@ -23,7 +23,6 @@ from harness.pipeline import (
     running_pipeline,
     wait_for,
 )
-from schemas.topics import PARTITION_MARKER_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -138,9 +137,7 @@ async def records(pipeline: Pipeline, name: str) -> list[tuple[int, bytes | None
         while any([await consumer.position(tp) < end[tp] for tp in partitions]):
             for batch in (await consumer.getmany(timeout_ms=500)).values():
                 found += [
-                    (r.partition, r.key, json.loads(r.value))
-                    for r in batch
-                    if r.value != POISON and r.key != PARTITION_MARKER_KEY
+                    (r.partition, r.key, json.loads(r.value)) for r in batch if r.value != POISON
                 ]
         return found
     finally:
