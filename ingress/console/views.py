@@ -331,4 +331,8 @@ def _time(value: object, now: datetime) -> datetime | None:
 async def trace_page(request: web.Request) -> web.Response:
     query = request.query.get("q", "").strip()
     traces = _console(request).index.trace(query) if query else []
-    return aiohttp_jinja2.render_template("trace.html", request, {"query": query, "traces": traces})
+    # From the test webhook's link: the envelope may not be read yet, so the page waits.
+    wait = request.query.get("wait") == "1"
+    return aiohttp_jinja2.render_template(
+        "trace.html", request, {"query": query, "traces": traces, "wait": wait}
+    )

@@ -1,5 +1,6 @@
-"""The console's test webhook takes the path of a posted webhook: Kafka, or this replica's
-spool when Kafka does not answer; and the Sources page shows what the spool holds.
+"""The console's pages over the ingress's forwarder: the test webhook takes the path of a
+posted webhook (Kafka, or this replica's spool when Kafka does not answer), the Sources
+page shows what the spool holds, and a trace not read yet waits when asked to.
 
 The ingress's forwarder runs on a real spool directory, over a scripted producer standing
 in for Kafka (tests/ingress/test_forwarder.py), with the console mounted as on the ingress."""
@@ -139,3 +140,11 @@ async def test_control_with_kafka_answering_the_test_webhook_goes_straight_to_it
     assert delivered["test"] is True
     assert ingress.forwarder.stats.depth == 0
     assert "spool is empty" in await ingress.page("/console/sources")
+
+
+async def test_a_trace_not_read_yet_reloads_only_when_asked_to_wait(ingress: Ingress) -> None:
+    waiting = await ingress.page("/console/trace?q=not-read-yet&wait=1")
+    assert 'id="trace-waiting"' in waiting and "data-reload-every" in waiting
+    # A search typed by hand for something unknown says so once, without reloading.
+    searched = await ingress.page("/console/trace?q=not-read-yet")
+    assert "Nothing found" in searched and "data-reload-every" not in searched
