@@ -66,11 +66,16 @@ class ReplayJob:
 
     @property
     def what(self) -> str:
+        return self.what_for(2)
+
+    def what_for(self, count: int) -> str:
+        """What is replayed, said of `count` of them."""
+        one = count == 1
         if self.only_invalid:
-            return "invalid records"
+            return "invalid record" if one else "invalid records"
         since = self.since.isoformat(timespec="seconds") if self.since else "the start"
         until = self.until.isoformat(timespec="seconds") if self.until else "now"
-        return f"webhooks from {since} to {until}"
+        return f"{'webhook' if one else 'webhooks'} from {since} to {until}"
 
     def request(self) -> ReplayRequest:
         return ReplayRequest(

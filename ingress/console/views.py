@@ -211,6 +211,7 @@ def _source_context(
         "api_console": "https://" + accounts_host.replace("accounts.", "api-console.", 1),
         "code_minutes": CODE_MINUTES,
         "has_refresh_token": bool(source.refresh_token.get_secret_value()),
+        "has_client_secret": bool(source.client_secret.get_secret_value()),
         "activity": _activity(request, source.id),
         "just_created": False,
     }

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingress.console.actions import console_test_envelope, converting_status
+from ingress.console.actions import ReplayJob, console_test_envelope, converting_status
 from schemas.sources_file import parse_sources
 from streams.decisions.process import validated_change
 
@@ -31,3 +31,11 @@ def test_a_source_whose_map_switches_the_default_off_uses_its_own_status() -> No
     assert converting_status(own) == "Won"
     with pytest.raises(ValueError, match="no Leads status"):
         console_test_envelope(source(status_map={"Leads": {"Pre-Qualified": ""}}), NOW)
+
+
+def test_a_replay_says_what_it_replays_in_the_singular_for_one() -> None:
+    job = ReplayJob("shop", only_invalid=True, since=None, until=None, dry_run=True)
+    assert (job.what_for(1), job.what_for(3)) == ("invalid record", "invalid records")
+    window = ReplayJob("shop", only_invalid=False, since=NOW, until=None, dry_run=True)
+    assert window.what_for(1) == "webhook from 2024-05-01T00:00:00+00:00 to now"
+    assert window.what_for(0).startswith("webhooks from")

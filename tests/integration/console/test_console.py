@@ -196,8 +196,8 @@ async def test_an_invalid_record_is_counted_then_replayed(
     )
     assert status == 200
     # Records parked between the count and the replay are replayed too: at least `count`.
-    page = await text_appears(signed_in, actions, "invalid records", "Replayed ", timeout=180)
-    replayed = int(re.search(r"Replayed (\d+) invalid records", page).group(1))  # type: ignore[union-attr]
+    page = await text_appears(signed_in, actions, "Replayed ", timeout=180)
+    replayed = int(re.search(r"Replayed (\d+) invalid record", page).group(1))  # type: ignore[union-attr]
     assert replayed >= count
     await text_appears(signed_in, f"/console/trace?q={fields['lead_id']}", "replayed webhook")
 
