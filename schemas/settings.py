@@ -72,6 +72,19 @@ class Settings(BaseSettings):
     worker_hole_reread_s: float = Field(default=10.0, gt=0)
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9101, ge=0, description="0 turns it off.")
+    # Where the record-state table lives: RocksDB under worker_data_dir survives a restart
+    # without reading the changelog again; memory is rebuilt from the changelog each start.
+    worker_store: Literal["rocksdb", "memory"] = "rocksdb"
+    worker_store_cache_mib: int = Field(
+        default=32, ge=1, description="RocksDB block cache per table partition."
+    )
+    state_retention_days: float = Field(
+        default=400.0,
+        gt=0,
+        description="A record no webhook touched for this long loses its state: a later "
+        "webhook for it is treated as the record's first.",
+    )
+    state_sweep_interval_s: float = Field(default=3600.0, gt=0)
 
     cdp_url: str = "http://127.0.0.1:8090/events"
     cdp_token: SecretStr = SecretStr("")

@@ -58,8 +58,10 @@ async def handle_webhook(message: faust.types.Message, crm: ZohoClients) -> None
         await send_conversion(outcome.conversion, outcome.envelope_id)
     previous = state_of(outcome.key)
     # Marked after the confirmed send: a crash in between repeats the event (same
-    # event_id, absorbed downstream) instead of losing it.
-    tables.record_states[outcome.key] = outcome.new_state.to_json()
+    # event_id, absorbed downstream) instead of losing it. A webhook that changes nothing
+    # (a redelivery, an older replayed one) writes nothing: no changelog record either.
+    if outcome.changed:
+        tables.record_states[outcome.key] = outcome.new_state.to_json()
     _count(outcome, previous)
 
 

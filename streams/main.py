@@ -9,6 +9,7 @@ from prometheus_client import start_http_server
 from sources.crypto import NoEncryptionKey, SecretBox
 from streams import (
     agents,  # noqa: F401 - registers the agents with the app
+    expiry,  # noqa: F401 - registers the state expiry timer with the app
     follow_sources,  # noqa: F401 - starts the sources follower with the app
     sweep,  # noqa: F401 - registers the sweep with the app
 )

@@ -9,4 +9,13 @@ record_states = app.Table(
     default=None,
     partitions=settings.topic_partitions,
     # No key or value type: Faust then stores plain JSON and recovers it as such.
+    # Faust's RocksDB defaults (a 2 GiB block cache and 3 x 64 MiB write buffers per
+    # partition) would let a million records fill the worker's memory.
+    options={
+        "block_cache_size": settings.worker_store_cache_mib * 1024**2,
+        "write_buffer_size": 16 * 1024**2,
+        "max_write_buffer_number": 2,
+    }
+    if settings.worker_store == "rocksdb"
+    else None,
 )
