@@ -4,6 +4,7 @@ import asyncio
 import sys
 
 import faust
+import uvloop
 from prometheus_client import start_http_server
 
 from sources.crypto import NoEncryptionKey, SecretBox
