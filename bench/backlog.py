@@ -55,8 +55,19 @@ class Drain:
 
 def _sample(pid: int) -> "subprocess.Popen[bytes]":
     return subprocess.Popen(  # noqa: S603 - our own command
-        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate",
-         "100", "--format", "raw", "--output", str(PROFILE[0]), "--nonblocking"],
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "100",
+            "--format",
+            "raw",
+            "--output",
+            str(PROFILE[0]),
+            "--nonblocking",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -31,13 +31,13 @@ PARTS = ("decisions", "backlog", "ingress", "e2e", "state", "sink")
 # Sizes per part: (quick, full).
 SIZES = {
     "decisions": (2_000, 5_000),
-    "backlog": (10_000, 100_000),
-    "ingress": (3_000, 20_000),
-    "paced_s": (5, 20),
-    "e2e_s": (15, 60),
-    "state": (100_000, 1_000_000),
-    "sink_batched": (3_000, 20_000),
-    "sink_single": (300, 2_000),
+    "backlog": (5_000, 100_000),
+    "ingress": (2_000, 20_000),
+    "paced_s": (4, 20),
+    "e2e_s": (12, 60),
+    "state": (50_000, 1_000_000),
+    "sink_batched": (2_000, 20_000),
+    "sink_single": (200, 2_000),
 }
 
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
                 bootstrap, size("ingress"), size("paced_s"), repeats
             ),
             "e2e": lambda: e2e.measure(bootstrap, size("e2e_s"), repeats),
-            "state": lambda: state.measure(bootstrap, size("state"), quick),
+            "state": lambda: state.measure(bootstrap, size("state")),
             "sink": lambda: sink.measure(
                 bootstrap, size("sink_batched"), size("sink_single"), repeats
             ),
