@@ -43,7 +43,7 @@ from streams.commands.topic_plan import changelog_topic
 PASSTHROUGH_TOPIC = "bench.passthrough"
 # Set (by `--profile`): py-spy samples the worker's drain into this file.
 PROFILE: list[Path] = []
-MIXES = {"realistic (1 in 10 converts)": 0.1, "conversion-heavy (1 in 3)": 1 / 3}
+MIXES = {"realistic, 1 in 10 converts": 0.1, "heavy, 1 in 3 converts": 1 / 3}
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ async def _measure(bootstrap: str, count: int, repeats: int) -> list[Figure]:
                     ),
                     Figure(
                         "1. worker backlog",
-                        f"{mix}: CPU ms per 1,000",
+                        f"{mix}: CPU ms/1,000",
                         "ms",
                         [d.cpu_ms_per_1000 for d in worker],
                         [d.cpu_ms_per_1000 for d in base],

@@ -196,7 +196,7 @@ async def wait_for_count(
             while True:
                 ends = await consumer.end_offsets(partitions)
                 done = sum(ends[tp] - start.get(tp.partition, 0) for tp in partitions)
-                progress.update(done - progress.n)
+                progress.update(min(done, target) - progress.n)
                 if done >= target:
                     return
                 if alive:

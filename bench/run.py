@@ -154,7 +154,7 @@ def table(
     quick: bool,
 ) -> str:
     header = (
-        f"{'figure':44}{'median':>10}{'min':>10}{'max':>10}  {'baseline':>10}"
+        f"{'figure':46}{'median':>10}{'min':>10}{'max':>10}  {'baseline':>10}"
         f"{'ratio':>8}{'(min–max)':>14}  target"
     )
     rows = [
@@ -172,7 +172,7 @@ def table(
             rows.append(f"{part}{shown}")
         values = figure.runs
         line = (
-            f"  {figure.name[:42]:42}{_num(statistics.median(values))}"
+            f"  {figure.name[:44]:44}{_num(statistics.median(values))}"
             f"{_num(min(values))}{_num(max(values))}  "
         )
         if figure.baseline:
