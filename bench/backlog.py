@@ -29,6 +29,7 @@ from bench.common import (
     python,
     rss_mib,
     say,
+    seed_sources,
     timestamps,
     topics_of,
     wait_for_count,
@@ -96,6 +97,7 @@ async def run_worker(bootstrap: str, load: Backlog, cdp: CdpThread, workdir: Pat
     settings = bench_settings(bootstrap)
     tail = markers(80_000_000)
     async with topics_of(settings):
+        await seed_sources(settings, workdir)
         await preload(settings, load, tail)
         conversions = settings.topic(topics.CONVERSIONS)
         changelog = changelog_topic(settings, "record-states")

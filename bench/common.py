@@ -20,6 +20,7 @@ from aiokafka.structs import TopicPartition
 from tqdm import tqdm
 
 from schemas.settings import Settings
+from sources.crypto import generate_key
 from streams.commands.topic_plan import DesiredTopic, desired_topics
 from streams.commands.topics import set_up_topics
 from streams.kafka_admin import admin_client
@@ -27,6 +28,7 @@ from streams.kafka_admin import admin_client
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 3  # the project's default TOPIC_PARTITIONS
 CDP_TOKEN = "bench-cdp-token-0123456789"  # noqa: S105 - the stand-in CDP's, made up
+SOURCES_KEY = generate_key()
 
 
 # -- figures --------------------------------------------------------------------------
@@ -298,6 +300,9 @@ def worker_env(settings: Settings, workdir: Path, cdp_url: str, **extra: str) ->
             "WORKER_METRICS_PORT": "0",
             "WORKER_SESSION_TIMEOUT_S": "6",
             "SOURCES_FILE": str(sources),
+            # One key for every process of the run: the worker decrypts what the ingress
+            # wrote to the sources topic.
+            "SOURCES_ENCRYPTION_KEYS": SOURCES_KEY,
             "CDP_URL": cdp_url,
             "CDP_TOKEN": CDP_TOKEN,
             "CDP_MAX_BACKOFF_S": "1",
@@ -343,3 +348,29 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def seed_sources(settings: Settings, workdir: Path) -> None:
+    """The sources file imported into the sources topic, as an ingress does at its start:
+    a worker reads its sources from that topic only."""
+    import aiohttp
+
+    from harness.pipeline import free_port
+
+    port = free_port()
+    env = worker_env(settings, workdir, "") | {"INGRESS_PORT": str(port)}
+    ingress = Child("seeding ingress", python("ingress.main"), env, workdir / "seed.log").start()
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def ready() -> bool:
+                ingress.check_alive()
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/readyz") as response:
+                        return response.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            await wait_until(ready, 60, "the ingress to seed the sources", 0.2)
+    finally:
+        ingress.stop()

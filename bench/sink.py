@@ -19,6 +19,7 @@ from bench.common import (
     produce,
     python,
     say,
+    seed_sources,
     topics_of,
     wait_until,
     worker_env,
@@ -72,6 +73,7 @@ async def deliver(bootstrap: str, events: list[tuple[bytes, bytes, None]], batch
             await produce(bootstrap, settings.topic(topics.CONVERSIONS), events, len(events))
             with tempfile.TemporaryDirectory(prefix="zoho-cdp-bench-") as tmp:
                 workdir = Path(tmp)
+                await seed_sources(settings, workdir)
                 env = worker_env(settings, workdir, cdp.url) | {"CDP_BATCH_SIZE": str(batch)}
                 worker = Child("worker", python("streams.main"), env, workdir / "worker.log")
                 worker.start()

@@ -35,6 +35,7 @@ from bench.common import (
     python,
     rss_mib,
     say,
+    seed_sources,
     topics_of,
     wait_for_count,
     worker_env,
@@ -140,6 +141,7 @@ async def _measure(bootstrap: str, count: int, restarts: int) -> list[Figure]:
             )
             with tempfile.TemporaryDirectory(prefix="zoho-cdp-bench-") as tmp:
                 workdir = Path(tmp)
+                await seed_sources(settings, workdir)
                 data = workdir / "worker-data"
                 # Each recovery of the whole changelog takes minutes per million on this
                 # machine: one of each, and the cheap restarts repeated.

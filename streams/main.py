@@ -19,6 +19,8 @@ from streams.commands.topics import missing_topics
 
 
 def main() -> None:
+    if settings.event_loop == "uvloop":
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         SecretBox.from_setting(settings.sources_encryption_keys)
     except NoEncryptionKey as error:
