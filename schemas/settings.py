@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     # Confirmed events waiting this long above one never confirmed make the worker read
     # that partition again from its committed offset (duplicates, never a loss).
     worker_hole_reread_s: float = Field(default=10.0, gt=0)
+    # The webhook agent takes up to this many webhooks at a time and confirms their sends
+    # together; it waits at most worker_batch_wait_s for a batch to fill, which is its
+    # share of the end-to-end latency at low rates.
+    worker_batch_size: int = Field(default=500, ge=1)
+    worker_batch_wait_s: float = Field(default=0.02, gt=0)
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9101, ge=0, description="0 turns it off.")
     # Where the record-state table lives: RocksDB under worker_data_dir survives a restart
