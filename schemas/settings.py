@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     # share of the end-to-end latency at low rates.
     worker_batch_size: int = Field(default=500, ge=1)
     worker_batch_wait_s: float = Field(default=0.02, gt=0)
+    # How long the worker's producer gathers records into one request: the table's
+    # changelog writes and a batch's conversions go out in a few requests instead of one
+    # each; a batch waits for its sends once, so this adds to each batch, not each send.
+    worker_producer_linger_ms: float = Field(default=5.0, ge=0)
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9101, ge=0, description="0 turns it off.")
     # Where the record-state table lives: RocksDB under worker_data_dir survives a restart

@@ -43,6 +43,7 @@ app = App(
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=settings.topic_replication_factor,
     producer_acks=-1,
+    producer_linger=settings.worker_producer_linger_ms / 1000,
     broker_session_timeout=settings.worker_session_timeout_s,
     web_enabled=False,
     autodiscover=False,
