@@ -297,6 +297,8 @@ def worker_env(settings: Settings, workdir: Path, cdp_url: str, **extra: str) ->
             "TOPIC_PARTITIONS": str(settings.topic_partitions),
             "APP_ID": settings.app_id,
             "WORKER_DATA_DIR": str(workdir / "worker-data"),
+            # An ingress locks its spool directory: each run's its own, never the repo's.
+            "INGRESS_SPOOL_DIR": str(workdir / "ingress-spool"),
             "WORKER_METRICS_PORT": "0",
             "WORKER_SESSION_TIMEOUT_S": "6",
             "SOURCES_FILE": str(sources),
@@ -358,7 +360,10 @@ async def seed_sources(settings: Settings, workdir: Path) -> None:
     from harness.pipeline import free_port
 
     port = free_port()
-    env = worker_env(settings, workdir, "") | {"INGRESS_PORT": str(port)}
+    env = worker_env(settings, workdir, "") | {
+        "INGRESS_PORT": str(port),
+        "INGRESS_SPOOL_DIR": str(workdir / "seed-spool"),
+    }
     ingress = Child("seeding ingress", python("ingress.main"), env, workdir / "seed.log").start()
     try:
         async with aiohttp.ClientSession() as session:
