@@ -1,4 +1,4 @@
-.PHONY: run test lint fmt bench
+.PHONY: run test lint fmt bench bench-quick
 run:
 	scripts/run
 test:
@@ -8,4 +8,6 @@ lint:
 fmt:
 	scripts/fmt
 bench:
-	scripts/bootstrap && .venv/bin/python -m bench.pipeline
+	scripts/bootstrap && .venv/bin/python -m bench.run $(BENCH_ARGS)
+bench-quick:
+	scripts/bootstrap && .venv/bin/python -m bench.run --quick $(BENCH_ARGS)

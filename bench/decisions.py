@@ -59,7 +59,8 @@ async def _decide_all(
         if isinstance(outcome, Rejected):
             outcomes["invalid"] += 1
             continue
-        table[outcome.key] = outcome.new_state.to_json()
+        if outcome.changed:
+            table[outcome.key] = outcome.new_state.to_json()
         outcomes["converted" if outcome.conversion else "tracked"] += 1
     return outcomes
 
@@ -96,29 +97,25 @@ def decode_and_validate(
 class Timing:
     name: str
     messages: int
-    best_s: float
+    runs_s: list[float]
     peak_bytes: int | None = None
 
     @property
-    def per_second(self) -> float:
-        return self.messages / self.best_s
-
-    @property
-    def micros(self) -> float:
-        return self.best_s / self.messages * 1e6
+    def micros(self) -> list[float]:
+        return [seconds / self.messages * 1e6 for seconds in self.runs_s]
 
 
-def best_of_each(repeats: int, runs: Mapping[str, Callable[[], object]]) -> dict[str, float]:
-    """The fastest of `repeats` runs of each; the runs take turns, so a busy spell on the
-    machine slows all of them rather than one."""
-    best = dict.fromkeys(runs, float("inf"))
+def timed_runs(repeats: int, runs: Mapping[str, Callable[[], object]]) -> dict[str, list[float]]:
+    """`repeats` timings of each; the runs take turns, so a busy spell on the machine
+    slows all of them rather than one."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
             gc.collect()
             started = time.perf_counter()
             run()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return best
+            times[name].append(time.perf_counter() - started)
+    return times
 
 
 def peak_memory(run: Callable[[], object]) -> int:
@@ -147,15 +144,13 @@ def measure(
     values: Sequence[bytes],
     sources: Mapping[str, SourceConfig],
     repeats: int,
-    progress: Callable[[str], None],
 ) -> DecisionResults:
     count = len(values)
     # One untimed pass fills caches (phonenumbers metadata, babel, pydantic) as a
     # running worker has them.
     outcomes = decide_all(values, sources, {})
-    progress(f"mix: {dict(sorted(outcomes.items()))}")
 
-    best = best_of_each(
+    times = timed_runs(
         repeats,
         {
             "baseline": lambda: baseline(values),
@@ -165,20 +160,15 @@ def measure(
             "validate": lambda: decode_and_validate(values, sources),
         },
     )
-    progress(
-        f"µs/message: baseline {best['baseline'] / count * 1e6:.1f}, "
-        f"decisions {best['decisions'] / count * 1e6:.1f}"
-    )
-    progress("memory (tracemalloc)")
     # The table is kept to the end, as the worker keeps it: it is part of the peak.
     base_peak = peak_memory(lambda: baseline(values))
     full_peak = peak_memory(lambda: decide_all(values, sources, {}))
     return DecisionResults(
-        baseline=Timing("json + RawEnvelope", count, best["baseline"], base_peak),
-        decisions=Timing("decode+validate+track", count, best["decisions"], full_peak),
+        baseline=Timing("json + RawEnvelope", count, times["baseline"], base_peak),
+        decisions=Timing("decode+validate+track", count, times["decisions"], full_peak),
         stages=[
-            Timing("decode_envelope", count, best["decode"]),
-            Timing("+ validated_change", count, best["validate"]),
+            Timing("decode_envelope", count, times["decode"]),
+            Timing("+ validated_change", count, times["validate"]),
         ],
         outcomes=outcomes,
     )

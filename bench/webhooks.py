@@ -174,3 +174,79 @@ def converting_webhooks(count: int, first_record: int = 0, seed: int = 11) -> It
     rng = random.Random(seed)  # noqa: S311 - a seeded load, not a secret
     for number in range(count):
         yield webhook(rng, number, first_record + number, converting=True)
+
+
+QUIET_LEAD_STATUSES = ("Not Contacted", "Contacted", "Attempted to Contact", "Junk Lead")
+QUIET_DEAL_STAGES = ("Qualification", "Needs Analysis", "Negotiation/Review", "Closed Lost")
+WEBHOOKS_PER_LEAD = (1, 2, 3, 4)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Raw-topic records (key, value) in the order they are produced, and how many
+    conversions the worker emits for them."""
+
+    records: list[tuple[bytes, bytes]]
+    conversions: int
+
+
+def _set_status(hook: Webhook, status: str) -> Webhook:
+    field = "Lead Status" if "Lead Status" in hook.fields else "stage"
+    return Webhook(hook.source_id, hook.fields | {field: status}, hook.cdp_id)
+
+
+def backlog(count: int, converting_share: float, seed: int = 5, first_record: int = 0) -> Backlog:
+    """Many leads and deals, one to four webhooks each, interleaved in time but in order
+    per record; a converting record converts on its last webhook, so about
+    `converting_share` of the webhooks convert."""
+    rng = random.Random(seed)  # noqa: S311 - a seeded load, not a secret
+    per_record_share = converting_share * sum(WEBHOOKS_PER_LEAD) / len(WEBHOOKS_PER_LEAD)
+    lanes: list[list[Webhook]] = []
+    conversions = 0
+    total = 0
+    while total < count:
+        record = first_record + len(lanes)
+        base = webhook(rng, total, record, converting=True)
+        steps = min(rng.choice(WEBHOOKS_PER_LEAD), count - total)
+        quiet = QUIET_LEAD_STATUSES if "Lead Status" in base.fields else QUIET_DEAL_STAGES
+        hooks = [_set_status(base, rng.choice(quiet)) for _ in range(steps)]
+        if rng.random() < per_record_share:
+            hooks[-1] = base
+            conversions += 1
+        lanes.append(hooks)
+        total += steps
+    order = [lane for lane, hooks in enumerate(lanes) for _ in hooks]
+    rng.shuffle(order)
+    taken = [0] * len(lanes)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    records = []
+    for number, lane in enumerate(order):
+        hook = lanes[lane][taken[lane]]
+        taken[lane] += 1
+        value = envelope(hook, start + timedelta(milliseconds=number)).model_dump_json().encode()
+        records.append((kafka_key(hook), value))
+    return Backlog(records, conversions)
+
+
+def form_webhook(rng: random.Random, number: int) -> tuple[str, dict[str, str]]:
+    """A Zoho lead webhook as the ingress receives it: 16 form fields, about 600 bytes
+    form-encoded."""
+    fields = {
+        "Lead Id": f"{5_725_767_000_000_000_000 + number}",
+        "CDP ID": f"cdp-{number:010d}-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}",
+        "Lead Status": rng.choice(LEAD_STATUSES),
+        "Annual Revenue": rng.choice(AMOUNTS[:-2]),
+        "Modified By": "Jane Doe-Whitaker (jane.doe-whitaker@example.com)",
+        "Lead Source": "Web Form — Spring Campaign 2026 (landing page B)",
+        "Company": "Acme Industrial Supplies GmbH & Co. KG, Niederlassung Süd",
+        "Email": f"user{number}.sales@example-company.co.uk",
+        "Phone": rng.choice(PHONES[:-1]),
+        "Mobile": rng.choice(PHONES[:-1]),
+        "First Name": rng.choice(FIRST_NAMES),
+        "Last Name": rng.choice(LAST_NAMES),
+        "Street": "Friedrichstraße 123, Hinterhaus, 3. Obergeschoss links",
+        "City": rng.choice(CITIES),
+        "Zip Code": rng.choice(ZIPS[:-1]),
+        "Country": rng.choice(COUNTRIES[:-2]),
+    }
+    return "shop", fields

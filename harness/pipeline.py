@@ -135,9 +135,10 @@ class Pipeline:
         return f"{self.prefix}{name}"
 
     def process(self, name: str, module: str) -> Process:
-        process = Process(
-            name, [sys.executable, "-m", module], self.env, self.workdir / f"{name}.log"
-        )
+        # RocksDB locks a data directory to one process: each worker gets its own, named
+        # after it, so a restart under the same name finds its table again.
+        env = self.env | {"WORKER_DATA_DIR": str(self.workdir / f"{name}-data")}
+        process = Process(name, [sys.executable, "-m", module], env, self.workdir / f"{name}.log")
         self.processes[name] = process
         return process
 

@@ -38,6 +38,7 @@ def new_producer(settings: Settings) -> AIOKafkaProducer:
         enable_idempotence=True,
         request_timeout_ms=int(settings.produce_timeout_s * 1000),
         max_request_size=MAX_REQUEST_BYTES,
+        linger_ms=settings.ingress_producer_linger_ms,
         **settings.aiokafka_security(),
     )
 

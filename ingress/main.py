@@ -1,10 +1,12 @@
 """`zoho-cdp-ingress`: serve the source URLs and the admin API."""
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
 
+import uvloop
 from aiohttp import web
 
 from ingress.app import create_app
@@ -28,6 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     arguments = parser.parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level)
+    if settings.event_loop == "uvloop":
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         SecretBox.from_setting(settings.sources_encryption_keys)
     except NoEncryptionKey as error:

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Kafka's acknowledgement is awaited this long, then spooled."
     )
     ingress_spool_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    # Concurrent webhooks' records share a produce request if they come within this
+    # long: fewer, larger requests to Kafka for this much more latency per webhook.
+    ingress_producer_linger_ms: int = Field(default=2, ge=0)
 
     app_id: str = "zoho-cdp-conversions"
     worker_data_dir: Path = Path("var/worker")
@@ -70,13 +73,37 @@ class Settings(BaseSettings):
     # Confirmed events waiting this long above one never confirmed make the worker read
     # that partition again from its committed offset (duplicates, never a loss).
     worker_hole_reread_s: float = Field(default=10.0, gt=0)
+    # The webhook agent takes up to this many webhooks at a time and confirms their sends
+    # together; it waits at most worker_batch_wait_s for a batch to fill, which is its
+    # share of the end-to-end latency at low rates.
+    worker_batch_size: int = Field(default=500, ge=1)
+    worker_batch_wait_s: float = Field(default=0.02, gt=0)
+    # How long the worker's producer gathers records into one request: the table's
+    # changelog writes and a batch's conversions go out in a few requests instead of one
+    # each; a batch waits for its sends once, so this adds to each batch, not each send.
+    worker_producer_linger_ms: float = Field(default=5.0, ge=0)
     worker_metrics_host: str = "127.0.0.1"
     worker_metrics_port: int = Field(default=9101, ge=0, description="0 turns it off.")
+    # Where the record-state table lives: RocksDB under worker_data_dir survives a restart
+    # without reading the changelog again; memory is rebuilt from the changelog each start.
+    worker_store: Literal["rocksdb", "memory"] = "rocksdb"
+    worker_store_cache_mib: int = Field(
+        default=32, ge=1, description="RocksDB block cache per table partition."
+    )
+    state_retention_days: float = Field(
+        default=400.0,
+        gt=0,
+        description="A record no webhook touched for this long loses its state: a later "
+        "webhook for it is treated as the record's first.",
+    )
+    state_sweep_interval_s: float = Field(default=3600.0, gt=0)
 
     cdp_url: str = "http://127.0.0.1:8090/events"
     cdp_token: SecretStr = SecretStr("")
     cdp_batch_size: int = Field(default=100, ge=1)
-    cdp_batch_wait_s: float = Field(default=1.0, gt=0)
+    # The longest a conversion waits for its batch to fill: the sink's share of the
+    # end-to-end latency at low rates, against more, smaller requests to the CDP.
+    cdp_batch_wait_s: float = Field(default=0.1, gt=0)
     cdp_timeout_s: float = Field(default=10.0, gt=0)
     cdp_max_backoff_s: float = Field(default=60.0, gt=0)
 
@@ -122,6 +149,8 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=8.0, gt=0)
 
     log_level: str = "INFO"
+    # The worker's and the ingress's event loop: the standard library's, or uvloop.
+    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
 
     @field_validator("cdp_token", "kafka_sasl_password", "admin_token")
     @classmethod

@@ -3,7 +3,6 @@
 Faust acks an event even when the loop body raises, so nothing may escape a loop:
 each failure is routed to a topic with its reason (see the README's delivery notes)."""
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from streams.decisions.event import Lateness
 from streams.decisions.process import Rejected, Tracked, process
 from streams.decisions.reasons import reason_code
 from streams.decisions.status import RecordState
-from streams.send import send_confirmed
+from streams.send import send_all_confirmed, send_confirmed
 from streams.transport import confirmed
 
 log = logging.getLogger(__name__)
@@ -38,50 +37,86 @@ async def convert_webhooks(stream: StreamT[bytes]) -> None:
     # The Zoho clients live as long as the agent: each keeps its access token for the
     # process's lifetime (Zoho issues only ~10 per refresh token per 10 minutes).
     async with aiohttp.ClientSession() as session, ZohoClients(session, settings) as crm:
-        async for event in stream.events():
-            if event.message.key != PARTITION_MARKER_KEY:
-                await handle_webhook(event.message, crm)
-            confirmed(event)
+        async for batch in cast(Stream[bytes], stream).take_events(
+            settings.worker_batch_size, within=settings.worker_batch_wait_s
+        ):
+            await handle_batch(batch, crm)
+            confirmed(*batch)
 
 
-async def handle_webhook(message: faust.types.Message, crm: ZohoClients) -> None:
-    # A source change written before this webhook reached Kafka applies to it; without
-    # the sources read, the webhook waits (Kafka is then unwell for the webhooks too).
-    while not await sources.caught_up(since=message.timestamp):
+class BatchStates:
+    """Record states as the batch leaves them: a webhook sees what the batch's earlier
+    webhooks of its record decided, before anything is written to the table."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, RecordState] = {}
+        self.changed: dict[str, tuple[EventT[bytes], RecordState]] = {}
+
+    def state_of(self, key: str) -> RecordState:
+        if key not in self._states:
+            self._states[key] = state_of(key)
+        return self._states[key]
+
+    def update(self, event: EventT[bytes], key: str, state: RecordState) -> None:
+        self._states[key] = state
+        self.changed[key] = (event, state)
+
+
+async def handle_batch(batch: Sequence[EventT[bytes]], crm: ZohoClients) -> None:
+    """Decides every webhook of the batch, sends what they produce and waits for Kafka's
+    acknowledgements together, and only then marks the table: a crash before the marks
+    repeats the batch (same event_ids, absorbed downstream), never loses a conversion."""
+    webhooks = [event for event in batch if event.message.key != PARTITION_MARKER_KEY]
+    if not webhooks:
+        return
+    # A source change written before these webhooks reached Kafka applies to them;
+    # without the sources read, they wait (Kafka is then unwell for the webhooks too).
+    newest = max(event.message.timestamp for event in webhooks)
+    while not await sources.caught_up(since=newest):
         log.warning("waiting for the sources topic before processing webhooks")
     lateness = Lateness(datetime.now(UTC), timedelta(days=settings.late_conversion_days))
-    outcome = await process(message.value, sources, state_of, crm.get_record, lateness)
-    if isinstance(outcome, Rejected):
-        await park_invalid(message, outcome)
-        return
-    if outcome.conversion:
-        await send_conversion(outcome.conversion, outcome.envelope_id)
-    previous = state_of(outcome.key)
-    # Marked after the confirmed send: a crash in between repeats the event (same
-    # event_id, absorbed downstream) instead of losing it.
-    tables.record_states[outcome.key] = outcome.new_state.to_json()
-    _count(outcome, previous)
+    states = BatchStates()
+    outcomes: list[tuple[Tracked | Rejected, RecordState | None]] = []
+    records: list[Record] = []
+    for event in webhooks:
+        with tables.in_event(event):
+            outcome = await process(
+                event.message.value, sources, states.state_of, crm.get_record, lateness
+            )
+        if isinstance(outcome, Rejected):
+            outcomes.append((outcome, None))
+            records.append(invalid_record(event.message, outcome))
+            continue
+        outcomes.append((outcome, states.state_of(outcome.key)))
+        if outcome.changed:
+            states.update(event, outcome.key, outcome.new_state)
+        if outcome.conversion:
+            records.append(conversion_record(outcome.conversion))
+    await send_all_confirmed(records)
+    # A webhook that changes nothing (a redelivery, an older replayed one) writes
+    # nothing; a record changed twice in the batch is written once, as it ends.
+    for key, (event, state) in states.changed.items():
+        with tables.in_event(event):
+            tables.record_states[key] = state.to_json()
+    for outcome, previous in outcomes:
+        if isinstance(outcome, Rejected):
+            _parked(outcome)
+        else:
+            _emitted(outcome, previous or RecordState.empty())
 
 
 def state_of(key: str) -> RecordState:
     return RecordState.from_json(tables.record_states.get(key))
 
 
-async def send_conversion(event: ConversionEvent, envelope_id: str) -> None:
-    await send_confirmed(
-        topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode()
-    )
-    log.info(
-        "conversion emitted",
-        extra={
-            "source_id": event.source_id,
-            "envelope_id": envelope_id,
-            "event_id": event.event_id,
-        },
-    )
+Record = tuple[faust.TopicT, bytes | None, bytes]
 
 
-async def park_invalid(message: faust.types.Message, rejected: Rejected) -> None:
+def conversion_record(event: ConversionEvent) -> Record:
+    return topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode()
+
+
+def invalid_record(message: faust.types.Message, rejected: Rejected) -> Record:
     envelope = rejected.envelope
     if rejected.error is not None:
         log.error("webhook processing failed", exc_info=rejected.error, extra=_ids(envelope))
@@ -94,12 +129,29 @@ async def park_invalid(message: faust.types.Message, rejected: Rejected) -> None
         offset=message.offset,
         rejected_at=datetime.now(UTC),
     )
-    await send_confirmed(topics.invalid, message.key, record.model_dump_json().encode())
+    return topics.invalid, message.key, record.model_dump_json().encode()
+
+
+def _parked(rejected: Rejected) -> None:
+    envelope = rejected.envelope
     source_id = envelope.source_id if envelope else ""
     metrics.webhooks.labels(source_id, "invalid").inc()
     for reason in rejected.reasons:
         metrics.validation_failures.labels(source_id, reason_code(reason)).inc()
     log.warning("webhook parked as invalid", extra=_ids(envelope) | {"reasons": rejected.reasons})
+
+
+def _emitted(tracked: Tracked, previous: RecordState) -> None:
+    if tracked.conversion:
+        log.info(
+            "conversion emitted",
+            extra={
+                "source_id": tracked.source_id,
+                "envelope_id": tracked.envelope_id,
+                "event_id": tracked.conversion.event_id,
+            },
+        )
+    _count(tracked, previous)
 
 
 def _count(tracked: Tracked, previous: RecordState) -> None:
@@ -186,13 +238,8 @@ async def receipt_for(events: Sequence[ConversionEvent], answer: CdpAnswer) -> N
         )
         for event in events
     ]
-    try:
-        # One batch in flight, not one round trip per event.
-        sent = [await topics.conversions_delivered.send(key=k, value=v) for k, v in records]
-        await asyncio.gather(*sent)
-    except Exception:  # noqa: BLE001 - sent again one by one, until Kafka takes each
-        for key, value in records:
-            await send_confirmed(topics.conversions_delivered, key, value)
+    # One batch in flight, not one round trip per event.
+    await send_all_confirmed([(topics.conversions_delivered, k, v) for k, v in records])
     for event in events:
         metrics.cdp_delivered.labels(event.source_id).inc()
 

@@ -4,11 +4,13 @@ import asyncio
 import sys
 
 import faust
+import uvloop
 from prometheus_client import start_http_server
 
 from sources.crypto import NoEncryptionKey, SecretBox
 from streams import (
     agents,  # noqa: F401 - registers the agents with the app
+    expiry,  # noqa: F401 - registers the state expiry timer with the app
     follow_sources,  # noqa: F401 - starts the sources follower with the app
     sweep,  # noqa: F401 - registers the sweep with the app
 )
@@ -17,6 +19,8 @@ from streams.commands.topics import missing_topics
 
 
 def main() -> None:
+    if settings.event_loop == "uvloop":
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
         SecretBox.from_setting(settings.sources_encryption_keys)
     except NoEncryptionKey as error:

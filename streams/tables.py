@@ -1,5 +1,13 @@
 """The Faust table of record states, kept in the worker's store and its changelog topic."""
 
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from faust import streams as faust_streams
+from faust.types import EventT
+
 from streams.app import app, settings
 
 # Last status and emitted events per record; keyed like the webhook topics, so each
@@ -9,4 +17,25 @@ record_states = app.Table(
     default=None,
     partitions=settings.topic_partitions,
     # No key or value type: Faust then stores plain JSON and recovers it as such.
+    # Faust's RocksDB defaults (a 2 GiB block cache and 3 x 64 MiB write buffers per
+    # partition) would let a million records fill the worker's memory.
+    options={
+        "block_cache_size": settings.worker_store_cache_mib * 1024**2,
+        "write_buffer_size": 16 * 1024**2,
+        "max_write_buffer_number": 2,
+    }
+    if settings.worker_store == "rocksdb"
+    else None,
 )
+
+
+@contextmanager
+def in_event(event: EventT[Any]) -> Iterator[None]:
+    """Table reads and writes in `event`'s partition (its RocksDB and changelog
+    partition). Faust takes the partition from the current event, which an agent taking
+    batches does not have: its events arrive in another task."""
+    token = faust_streams._current_event.set(weakref.ref(event))  # noqa: SLF001 - the variable Faust's current_event() reads
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)  # noqa: SLF001

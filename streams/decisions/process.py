@@ -34,6 +34,7 @@ class Tracked:
     envelope_id: str
     key: str
     new_state: RecordState
+    changed: bool  # False: the table already holds new_state, so nothing to write
     conversion: ConversionEvent | None
     mapped: bool
     unusable: tuple[str, ...]
@@ -167,6 +168,7 @@ def track(
         change.envelope_id,
         key,
         decision.new_state,
+        decision.new_state != state,
         conversion,
         event_name is not None,
         unusable,

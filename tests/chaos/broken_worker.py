@@ -5,13 +5,17 @@ so the restarted worker finds the record already marked: the conversion is lost.
 
 import os
 import signal
+from collections.abc import Sequence
 
 import faust
+from faust.types import EventT
 
+from schemas.topics import PARTITION_MARKER_KEY
 from streams import agents, main, tables
 from streams.app import app, sources
 from streams.clients.zoho_crm import ZohoClients
 from streams.decisions.process import Tracked, process
+from streams.send import send_all_confirmed
 
 DIE_AT = int(os.environ.get("CHAOS_DIE_AT_CONVERSION", "0"))
 conversions = 0
@@ -27,10 +31,17 @@ async def mark_then_send(message: faust.types.Message, crm: ZohoClients) -> None
         if conversions == DIE_AT:
             await app.producer.flush()  # the mark is in the changelog
             os.kill(os.getpid(), signal.SIGKILL)
-        await agents.send_conversion(outcome.conversion, outcome.envelope_id)
+        await send_all_confirmed([agents.conversion_record(outcome.conversion)])
 
 
-agents.handle_webhook = mark_then_send
+async def each_marked_then_sent(batch: Sequence[EventT[bytes]], crm: ZohoClients) -> None:
+    for event in batch:
+        if event.message.key != PARTITION_MARKER_KEY:
+            with tables.in_event(event):
+                await mark_then_send(event.message, crm)
+
+
+agents.handle_batch = each_marked_then_sent
 
 if __name__ == "__main__":
     main.main()

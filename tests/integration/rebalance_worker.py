@@ -4,7 +4,7 @@ After a rebalance Faust resumes the flow (faust/tables/recovery.py:478) and the 
 partitions (:649) before it seeks them to their committed offsets (:655), then clears the
 agents' queues (:659). This consumer holds that seek until the fetcher is in the middle of
 a batch of `zoho.webhooks.replay` records fetched before it, and the webhook agent (slow
-anyway) cannot finish the event it holds until the flow has resumed, so that:
+anyway) cannot finish the batch it holds until the flow has resumed, so that:
 
 - events of that batch already delivered wait in the agent's queue and are cleared;
 - the rest of the batch arrives after the seek, above the reset read offset.
@@ -118,19 +118,19 @@ class GuardTransport(transport.Transport):
     Consumer = HeldSeekGuard
 
 
-def _slow(handle_webhook: Any) -> Any:
-    async def slow_handle_webhook(*args: Any) -> None:
-        await asyncio.sleep(AGENT_DELAY_S)
+def _slow(handle_batch: Any) -> Any:
+    async def slow_handle_batch(batch: Any, *args: Any) -> None:
+        await asyncio.sleep(AGENT_DELAY_S * len(batch))
         await flow_resumed.wait()
-        await handle_webhook(*args)
+        await handle_batch(batch, *args)
 
-    return slow_handle_webhook
+    return slow_handle_batch
 
 
 # The app made its transport at import (its table asks for it); the consumer comes later.
 chosen = StockTransport if os.environ["REBALANCE_CONSUMER"] == "stock" else GuardTransport
 app.app.transport = chosen(app.app.conf.broker_consumer, app.app)
-agents.handle_webhook = _slow(agents.handle_webhook)
+agents.handle_batch = _slow(agents.handle_batch)
 
 if __name__ == "__main__":
     main.main()

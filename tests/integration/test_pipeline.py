@@ -4,13 +4,17 @@ import asyncio
 import hashlib
 import json
 import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
 
 from harness.pipeline import Pipeline, ingress_ready, wait_for
+from schemas.envelope import RawEnvelope, record_key
 from tests.integration.conftest import SHOP_KEY
 
 pytestmark = pytest.mark.integration
@@ -232,3 +236,40 @@ async def test_an_event_the_cdp_rejects_is_dead_lettered_alone(warm_pipeline: Pi
     assert record["cdp_status"] == 400
     assert json.loads(record["cdp_response"]) == {"error": f"unknown cdp_id {rejected}"}
     assert warm_pipeline.cdp.events_for(rejected) == []
+
+
+async def test_webhooks_of_one_record_in_one_batch_convert_once(warm_pipeline: Pipeline) -> None:
+    """Written to Kafka together, a record's webhooks reach the worker in one batch: each
+    must see what the earlier ones decided, though the table is marked only at the end."""
+    sequence = ["Contacted", "Pre-Qualified", "Pre-Qualified", "Contacted", "Pre-Qualified"]
+    leads = {new_cdp_id(): uuid.uuid4().hex[:12] for _ in range(20)}
+    start = datetime.now(UTC)
+    producer = AIOKafkaProducer(bootstrap_servers=warm_pipeline.bootstrap)
+    await producer.start()
+    try:
+        for step, status in enumerate([*sequence, "Lost Lead"]):
+            for cdp_id, lead_id in leads.items():
+                envelope = RawEnvelope(
+                    envelope_id=uuid.uuid4().hex,
+                    source_id="shop",
+                    received_at=start + timedelta(milliseconds=step),
+                    parameters=lead(status, cdp_id, lead_id=lead_id),
+                )
+                await producer.send(
+                    warm_pipeline.topic("zoho.webhooks.raw"),
+                    envelope.model_dump_json().encode(),
+                    key=record_key("shop", lead_id),
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
+    for cdp_id in leads:
+        events = await delivered(warm_pipeline, cdp_id, count=2)
+        assert [e["event_name"] for e in events] == ["ConvertedLead", "LeadLost"]
+    on_topic = Counter(
+        (e["cdp_id"], e["event_name"])
+        for e in await warm_pipeline.read_topic("cdp.conversions")
+        if e["cdp_id"] in leads
+    )
+    assert set(on_topic.values()) == {1}, on_topic
+    assert len(on_topic) == 2 * len(leads)

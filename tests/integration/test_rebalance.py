@@ -154,7 +154,14 @@ async def progress(pipeline: Pipeline, sent: list[Sent]) -> str:
 async def test_webhooks_arriving_while_a_worker_joins_and_leaves_all_convert(
     consumer: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    env = {"REBALANCE_CONSUMER": consumer, "SLOW_AGENT_S": "0.1", "WORKER_HOLE_REREAD_S": "3"}
+    # One webhook at a time: the rest wait in the agent's queue, which the resume clears
+    # (a batch would hold them already, out of the queue's reach).
+    env = {
+        "REBALANCE_CONSUMER": consumer,
+        "SLOW_AGENT_S": "0.1",
+        "WORKER_HOLE_REREAD_S": "3",
+        "WORKER_BATCH_SIZE": "1",
+    }
     with running_pipeline(kafka_bootstrap, tmp_path, SOURCES_YAML, env, WORKER) as pipeline:
         try:
             await wait_for(lambda: ingress_ready(pipeline), 60, "the ingress to be ready")

@@ -291,11 +291,13 @@ async def test_the_sweep_resumes_from_its_mark_after_a_restart_and_runs_on_one_w
     # From the mark, not from the first-sweep look-back of three days.
     assert call.if_modified_since == zoho_time(mark - timedelta(seconds=OVERLAP_S))
 
-    # Its own metrics port: the first worker holds the configured one.
+    # Its own metrics port and data directory: the first worker holds the configured ones
+    # (RocksDB locks a data directory to one process).
     second = Process(
         "worker-2",
         [sys.executable, "-m", "streams.main"],
-        swept.env | {"WORKER_METRICS_PORT": "0"},
+        swept.env
+        | {"WORKER_METRICS_PORT": "0", "WORKER_DATA_DIR": str(swept.workdir / "worker-2-data")},
         swept.workdir / "worker-2.log",
     )
     swept.processes["worker-2"] = second

@@ -1,0 +1,194 @@
+"""Part 2: the ingress alone, against a bare aiohttp handler answering the same form.
+
+Realistic form-encoded Zoho webhooks (16 fields, about 600 bytes) at 32 connections,
+all in flight at once (requests/s, p50/p99), then a steady 200 requests/s (p50/p99). The
+load client is this process; it does the same work for both servers."""
+
+import asyncio
+import random
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from bench.common import (
+    Child,
+    Figure,
+    bar,
+    bench_settings,
+    percentile,
+    python,
+    say,
+    topics_of,
+    worker_env,
+)
+from bench.webhooks import API_KEYS, form_webhook
+from harness.pipeline import free_port
+
+CONNECTIONS = 32
+PACED_RATE = 200
+WARM_UP = 300
+
+
+@dataclass(frozen=True)
+class Load:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+
+
+def forms(count: int, seed: int) -> list[tuple[str, dict[str, str]]]:
+    rng = random.Random(seed)  # noqa: S311 - a seeded load, not a secret
+    return [form_webhook(rng, number) for number in range(count)]
+
+
+async def post(
+    session: aiohttp.ClientSession, base: str, source: str, fields: dict[str, str]
+) -> float:
+    started = time.perf_counter()
+    async with session.post(
+        f"{base}/sources/{source}", params={"api_key": API_KEYS[source]}, data=fields
+    ) as response:
+        await response.read()
+        if response.status != 202:
+            raise RuntimeError(f"answered {response.status} to a valid webhook")
+    return time.perf_counter() - started
+
+
+async def flat_out(base: str, hooks: Sequence[tuple[str, dict[str, str]]], what: str) -> Load:
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for source, fields in hooks[:WARM_UP]:
+            await post(session, base, source, fields)
+        queue = iter(hooks[WARM_UP:])
+        latencies: list[float] = []
+        with bar(len(hooks) - WARM_UP, what, "req") as progress:
+
+            async def lane() -> None:
+                for source, fields in queue:
+                    latencies.append(await post(session, base, source, fields))
+                    progress.update()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(lane() for _ in range(CONNECTIONS)))
+            elapsed = time.perf_counter() - started
+    return Load(len(latencies) / elapsed, *_ms(latencies))
+
+
+async def paced(base: str, hooks: Sequence[tuple[str, dict[str, str]]], what: str) -> Load:
+    """One request every 1/PACED_RATE s, whatever the answers do (an open loop)."""
+    connector = aiohttp.TCPConnector(limit=CONNECTIONS * 4)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for source, fields in hooks[:WARM_UP]:
+            await post(session, base, source, fields)
+        tasks = []
+        started = time.perf_counter()
+        with bar(len(hooks) - WARM_UP, what, "req") as progress:
+            for number, (source, fields) in enumerate(hooks[WARM_UP:]):
+                delay = started + number / PACED_RATE - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(post(session, base, source, fields)))
+                progress.update()
+            latencies = await asyncio.gather(*tasks)
+            elapsed = time.perf_counter() - started
+    return Load(len(latencies) / elapsed, *_ms(latencies))
+
+
+def _ms(latencies: Sequence[float]) -> tuple[float, float]:
+    return percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+
+
+async def _serving(child: Child, base: str) -> None:
+    deadline = time.monotonic() + 60
+    async with aiohttp.ClientSession() as session:
+        while True:
+            child.check_alive()
+            try:
+                async with session.get(f"{base}/readyz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{child.name} did not get ready:\n{child.log_tail()}")
+            await asyncio.sleep(0.2)
+
+
+def measure(bootstrap: str, count: int, paced_s: int, repeats: int) -> list[Figure]:
+    return asyncio.run(_measure(bootstrap, count, paced_s, repeats))
+
+
+async def _measure(bootstrap: str, count: int, paced_s: int, repeats: int) -> list[Figure]:
+    settings = bench_settings(bootstrap)
+    hooks = forms(count + WARM_UP, seed=17)
+    slow = forms(paced_s * PACED_RATE + WARM_UP, seed=19)
+    say(
+        f"2. ingress: {count} webhooks at {CONNECTIONS} connections, then {PACED_RATE}/s "
+        f"for {paced_s} s, x{repeats}"
+    )
+    ours: dict[str, list[Load]] = {"flat": [], "paced": []}
+    bare: dict[str, list[Load]] = {"flat": [], "paced": []}
+    async with topics_of(settings):
+        with tempfile.TemporaryDirectory(prefix="zoho-cdp-bench-") as tmp:
+            workdir = Path(tmp)
+            for run in range(repeats):
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                ingress = Child(
+                    "ingress",
+                    python("ingress.main"),
+                    worker_env(settings, workdir, "") | {"INGRESS_PORT": str(port)},
+                    workdir / "ingress.log",
+                ).start()
+                try:
+                    await _serving(ingress, base)
+                    ours["flat"].append(await flat_out(base, hooks, "ingress"))
+                    ours["paced"].append(await paced(base, slow, f"ingress {PACED_RATE}/s"))
+                finally:
+                    ingress.stop()
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                server = Child(
+                    "bare aiohttp",
+                    python("bench.bare_ingress", str(port)),
+                    worker_env(settings, workdir, ""),
+                    workdir / "bare.log",
+                ).start()
+                try:
+                    await _serving(server, base)
+                    bare["flat"].append(await flat_out(base, hooks, "bare aiohttp"))
+                    bare["paced"].append(await paced(base, slow, f"bare {PACED_RATE}/s"))
+                finally:
+                    server.stop()
+                say(
+                    f"   run {run + 1}: ingress {ours['flat'][-1].rate:,.0f}/s "
+                    f"(p99 {ours['flat'][-1].p99_ms:.1f} ms), bare {bare['flat'][-1].rate:,.0f}/s"
+                )
+    base_name = "bare aiohttp handler, same form, 202, no Kafka"
+    part = "2. ingress"
+
+    def figure(
+        name: str, unit: str, key: str, attr: str, target: str = "", up: bool = False
+    ) -> Figure:
+        return Figure(
+            part,
+            name,
+            unit,
+            [getattr(load, attr) for load in ours[key]],
+            [getattr(load, attr) for load in bare[key]],
+            base_name,
+            target,
+            higher_is_better=up,
+        )
+
+    return [
+        figure(f"{CONNECTIONS} connections: requests/s", "/s", "flat", "rate", "≥ 0.85×", True),
+        figure(f"{CONNECTIONS} connections: p50", "ms", "flat", "p50_ms"),
+        figure(f"{CONNECTIONS} connections: p99", "ms", "flat", "p99_ms"),
+        figure(f"{PACED_RATE}/s: p50", "ms", "paced", "p50_ms"),
+        figure(f"{PACED_RATE}/s: p99", "ms", "paced", "p99_ms", "≤ 50 ms"),
+    ]
