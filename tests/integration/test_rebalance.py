@@ -22,7 +22,7 @@ from harness.pipeline import Pipeline, ingress_ready, running_pipeline, wait_for
 from schemas.envelope import RawEnvelope, record_key
 from tests.integration.conftest import SHOP_KEY, SOURCES_YAML
 from tests.integration.test_crash_recovery import all_delivered, converted_lead
-from tests.integration.test_replay import CONSUMED, end_offsets, worker_caught_up
+from tests.integration.test_replay import consumed_offsets, worker_caught_up
 
 pytestmark = pytest.mark.integration
 
@@ -120,24 +120,10 @@ async def raw_records(pipeline: Pipeline, name: str) -> list[Any]:
 
 async def progress(pipeline: Pipeline, sent: list[Sent]) -> str:
     """Where the group is, for a failure: committed and end offsets, undelivered webhooks."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=pipeline.bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(pipeline.env["APP_ID"])
-    finally:
-        await admin.close()
-    partitions = [
-        TopicPartition(pipeline.topic(name), p)
-        for name in CONSUMED
-        for p in range(int(pipeline.env["TOPIC_PARTITIONS"]))
-    ]
-    end = await end_offsets(pipeline.bootstrap, partitions)
     delivered = {event["cdp_id"] for event in list(pipeline.cdp.cdp.delivered)}
     undelivered = [(w.partition, w.offset) for w in sent if w.cdp_id not in delivered]
-    offsets = {
-        f"{tp.topic}/{tp.partition}": (committed[tp].offset if tp in committed else None, end[tp])
-        for tp in partitions
-    }
+    group = await consumed_offsets(pipeline)
+    offsets = {f"{tp.topic}/{tp.partition}": pair for tp, pair in group.items()}
     missing = {w.cdp_id for w in sent if w.cdp_id not in delivered}
     in_topic = [
         (r.partition, r.offset, json.loads(r.value)["cdp_id"])

@@ -97,6 +97,13 @@ async def worker_caught_up(pipeline: Pipeline) -> bool:
     """Every message on the topics the worker reads is processed and committed. The
     committed offsets are read first: an event counted as committed has had its
     conversion confirmed before the end offsets are read."""
+    offsets = await consumed_offsets(pipeline)
+    return all((committed or 0) >= end for committed, end in offsets.values())
+
+
+async def consumed_offsets(pipeline: Pipeline) -> dict[TopicPartition, tuple[int | None, int]]:
+    """(committed offset or None, end offset) of every partition the worker reads; the
+    committed offsets are read first."""
     admin = AIOKafkaAdminClient(bootstrap_servers=pipeline.bootstrap)
     await admin.start()
     try:
@@ -109,7 +116,7 @@ async def worker_caught_up(pipeline: Pipeline) -> bool:
         for p in range(int(pipeline.env["TOPIC_PARTITIONS"]))
     ]
     end = await end_offsets(pipeline.bootstrap, partitions)
-    return all((committed[tp].offset if tp in committed else 0) >= end[tp] for tp in partitions)
+    return {tp: (committed[tp].offset if tp in committed else None, end[tp]) for tp in partitions}
 
 
 async def end_offsets(
