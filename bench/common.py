@@ -212,6 +212,13 @@ async def wait_for_count(
 
 async def timestamps(bootstrap: str, topic: str, start: dict[int, int]) -> list[float]:
     """The CreateTime (s) of every record of `topic` past `start`, read after the fact."""
+    return [stamp for stamp, _value in await stamped_values(bootstrap, topic, start)]
+
+
+async def stamped_values(
+    bootstrap: str, topic: str, start: dict[int, int]
+) -> list[tuple[float, bytes | None]]:
+    """The CreateTime (s) and value of every record of `topic` past `start`."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -220,10 +227,10 @@ async def timestamps(bootstrap: str, topic: str, start: dict[int, int]) -> list[
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:
             consumer.seek(tp, start.get(tp.partition, 0))
-        found: list[float] = []
+        found: list[tuple[float, bytes | None]] = []
         while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
             for records in (await consumer.getmany(timeout_ms=500, max_records=50_000)).values():
-                found += [record.timestamp / 1000 for record in records]
+                found += [(record.timestamp / 1000, record.value) for record in records]
         return found
     finally:
         await consumer.stop()

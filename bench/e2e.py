@@ -3,9 +3,12 @@ receipt, for the one webhook in ten that converts; the ingress, the worker (with
 broker all on this machine; the CDP batch wait is the worker's default.
 
 The run is cut into equal windows, one figure each, so the median and the spread say how
-steady it was."""
+steady it was. The hops come from the records' own times, read after the run: the raw
+record's (the ingress's send) to the conversion's (the worker's send) is the worker's
+share, the conversion's to the CDP's receipt the sink's."""
 
 import asyncio
+import json
 import random
 import tempfile
 import time
@@ -23,6 +26,7 @@ from bench.common import (
     percentile,
     python,
     say,
+    stamped_values,
     topics_of,
     wait_until,
     worker_env,
@@ -30,6 +34,8 @@ from bench.common import (
 from bench.ingress_load import _serving
 from bench.webhooks import API_KEYS, form_webhook
 from harness.pipeline import CdpThread, free_port
+from schemas import topics
+from schemas.settings import Settings
 
 RATE = 100
 CONVERTING_EVERY = 10
@@ -37,15 +43,18 @@ START_TIMEOUT_S = 180
 
 
 class Arrivals:
-    """When each conversion reached the stand-in CDP, by cdp_id (set on the CDP's thread)."""
+    """When each conversion reached the stand-in CDP, by cdp_id (set on the CDP's thread):
+    `at` on the performance counter, `wall` on the clock Kafka's record times use."""
 
     def __init__(self) -> None:
         self.at: dict[str, float] = {}
+        self.wall: dict[str, float] = {}
 
     async def respond(self, events: list[dict[str, Any]]) -> web.Response | None:
-        now = time.perf_counter()
+        now, wall = time.perf_counter(), time.time()
         for event in events:
             self.at.setdefault(event["cdp_id"], now)
+            self.wall.setdefault(event["cdp_id"], wall)
         return None
 
 
@@ -99,6 +108,7 @@ async def _measure(bootstrap: str, seconds: int, windows: int) -> list[Figure]:
                         120,
                         "every conversion at the CDP",
                     )
+                    hops = await _hops(settings, arrivals)
                 finally:
                     worker.stop()
                     ingress.stop()
@@ -116,6 +126,14 @@ async def _measure(bootstrap: str, seconds: int, windows: int) -> list[Figure]:
         p50.append(percentile(latencies, 0.5) * 1000)
         p99.append(percentile(latencies, 0.99) * 1000)
     part = "3. end to end"
+    hop_figures = [
+        Figure(part, f"  {hop}: {name}", "ms", [value], higher_is_better=False)
+        for hop, times in hops.items()
+        for name, value in (
+            ("p50", percentile(times, 0.5) * 1000),
+            ("p99", percentile(times, 0.99) * 1000),
+        )
+    ]
     return [
         Figure(part, f"202 → CDP at {RATE}/s: p50", "ms", p50, higher_is_better=False),
         Figure(
@@ -126,7 +144,28 @@ async def _measure(bootstrap: str, seconds: int, windows: int) -> list[Figure]:
             target="≤ 250 ms",
             higher_is_better=False,
         ),
+        *hop_figures,
     ]
+
+
+async def _hops(settings: Settings, arrivals: Arrivals) -> dict[str, list[float]]:
+    """Per conversion: raw record → conversion record (the worker), conversion record →
+    the CDP's receipt (the sink), in seconds."""
+    bootstrap = settings.kafka_bootstrap_servers
+    raw_at: dict[str, float] = {}
+    for stamp, value in await stamped_values(bootstrap, settings.topic(topics.RAW), {}):
+        cdp_id = json.loads(value or b"{}").get("parameters", {}).get("CDP ID")
+        if cdp_id in arrivals.wall:
+            raw_at.setdefault(cdp_id, stamp)
+    converted_at: dict[str, float] = {}
+    for stamp, value in await stamped_values(bootstrap, settings.topic(topics.CONVERSIONS), {}):
+        cdp_id = json.loads(value or b"{}").get("cdp_id")
+        if cdp_id in raw_at:
+            converted_at.setdefault(cdp_id, stamp)
+    return {
+        "worker, raw → conversion": [converted_at[c] - raw_at[c] for c in converted_at],
+        "sink, conversion → CDP": [arrivals.wall[c] - converted_at[c] for c in converted_at],
+    }
 
 
 async def _paced(

@@ -2,7 +2,8 @@
 
 Realistic form-encoded Zoho webhooks (16 fields, about 600 bytes) at 32 connections,
 all in flight at once (requests/s, p50/p99), then a steady 200 requests/s (p50/p99). The
-load client is this process; it does the same work for both servers."""
+load client is this process (`bench.http_load`, lean so the server has the cores); it
+does the same work for both servers."""
 
 import asyncio
 import random
@@ -19,12 +20,14 @@ from bench.common import (
     Figure,
     bar,
     bench_settings,
+    cpu_seconds,
     percentile,
     python,
     say,
     topics_of,
     worker_env,
 )
+from bench.http_load import Pool, form_post
 from bench.webhooks import API_KEYS, form_webhook
 from harness.pipeline import free_port
 
@@ -38,63 +41,70 @@ class Load:
     rate: float
     p50_ms: float
     p99_ms: float
+    cpu_ms_per_1000: float = 0.0  # the server's, flat out only
 
 
-def forms(count: int, seed: int) -> list[tuple[str, dict[str, str]]]:
+def forms(count: int, seed: int) -> list[bytes]:
+    """Encoded webhook requests, ready to write."""
     rng = random.Random(seed)  # noqa: S311 - a seeded load, not a secret
-    return [form_webhook(rng, number) for number in range(count)]
+    requests = []
+    for number in range(count):
+        source, fields = form_webhook(rng, number)
+        requests.append(form_post(f"/sources/{source}", {"api_key": API_KEYS[source]}, fields))
+    return requests
 
 
-async def post(
-    session: aiohttp.ClientSession, base: str, source: str, fields: dict[str, str]
-) -> float:
+async def post(pool: Pool, request: bytes) -> float:
     started = time.perf_counter()
-    async with session.post(
-        f"{base}/sources/{source}", params={"api_key": API_KEYS[source]}, data=fields
-    ) as response:
-        await response.read()
-        if response.status != 202:
-            raise RuntimeError(f"answered {response.status} to a valid webhook")
+    status = await pool.exchange(request)
+    if status != 202:
+        raise RuntimeError(f"answered {status} to a valid webhook")
     return time.perf_counter() - started
 
 
-async def flat_out(base: str, hooks: Sequence[tuple[str, dict[str, str]]], what: str) -> Load:
-    connector = aiohttp.TCPConnector(limit=CONNECTIONS)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        for source, fields in hooks[:WARM_UP]:
-            await post(session, base, source, fields)
-        queue = iter(hooks[WARM_UP:])
+async def flat_out(port: int, requests: Sequence[bytes], what: str, server_pid: int) -> Load:
+    pool = Pool("127.0.0.1", port)
+    try:
+        for request in requests[:WARM_UP]:
+            await post(pool, request)
+        queue = iter(requests[WARM_UP:])
         latencies: list[float] = []
-        with bar(len(hooks) - WARM_UP, what, "req") as progress:
+        with bar(len(requests) - WARM_UP, what, "req") as progress:
 
             async def lane() -> None:
-                for source, fields in queue:
-                    latencies.append(await post(session, base, source, fields))
+                for request in queue:
+                    latencies.append(await post(pool, request))
                     progress.update()
 
             started = time.perf_counter()
+            cpu_before = cpu_seconds(server_pid)
             await asyncio.gather(*(lane() for _ in range(CONNECTIONS)))
             elapsed = time.perf_counter() - started
-    return Load(len(latencies) / elapsed, *_ms(latencies))
+            cpu = cpu_seconds(server_pid) - cpu_before
+    finally:
+        pool.close()
+    return Load(len(latencies) / elapsed, *_ms(latencies), cpu / len(latencies) * 1e6)
 
 
-async def paced(base: str, hooks: Sequence[tuple[str, dict[str, str]]], what: str) -> Load:
+async def paced(port: int, requests: Sequence[bytes], what: str) -> Load:
     """One request every 1/PACED_RATE s, whatever the answers do (an open loop)."""
-    connector = aiohttp.TCPConnector(limit=CONNECTIONS * 4)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        for source, fields in hooks[:WARM_UP]:
-            await post(session, base, source, fields)
+    pool = Pool("127.0.0.1", port)
+    try:
+        for request in requests[:WARM_UP]:
+            await post(pool, request)
         tasks = []
         started = time.perf_counter()
-        with bar(len(hooks) - WARM_UP, what, "req") as progress:
-            for number, (source, fields) in enumerate(hooks[WARM_UP:]):
+        with bar(len(requests) - WARM_UP, what, "req") as progress:
+            for number, request in enumerate(requests[WARM_UP:]):
                 delay = started + number / PACED_RATE - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                tasks.append(asyncio.create_task(post(session, base, source, fields)))
+                tasks.append(asyncio.create_task(post(pool, request)))
                 progress.update()
             latencies = await asyncio.gather(*tasks)
             elapsed = time.perf_counter() - started
+    finally:
+        pool.close()
     return Load(len(latencies) / elapsed, *_ms(latencies))
 
 
@@ -146,8 +156,8 @@ async def _measure(bootstrap: str, count: int, paced_s: int, repeats: int) -> li
                 ).start()
                 try:
                     await _serving(ingress, base)
-                    ours["flat"].append(await flat_out(base, hooks, "ingress"))
-                    ours["paced"].append(await paced(base, slow, f"ingress {PACED_RATE}/s"))
+                    ours["flat"].append(await flat_out(port, hooks, "ingress", ingress.pid))
+                    ours["paced"].append(await paced(port, slow, f"ingress {PACED_RATE}/s"))
                 finally:
                     ingress.stop()
                 port = free_port()
@@ -160,8 +170,8 @@ async def _measure(bootstrap: str, count: int, paced_s: int, repeats: int) -> li
                 ).start()
                 try:
                     await _serving(server, base)
-                    bare["flat"].append(await flat_out(base, hooks, "bare aiohttp"))
-                    bare["paced"].append(await paced(base, slow, f"bare {PACED_RATE}/s"))
+                    bare["flat"].append(await flat_out(port, hooks, "bare aiohttp", server.pid))
+                    bare["paced"].append(await paced(port, slow, f"bare {PACED_RATE}/s"))
                 finally:
                     server.stop()
                 say(
@@ -189,6 +199,7 @@ async def _measure(bootstrap: str, count: int, paced_s: int, repeats: int) -> li
         figure(f"{CONNECTIONS} connections: requests/s", "/s", "flat", "rate", "≥ 0.85×", True),
         figure(f"{CONNECTIONS} connections: p50", "ms", "flat", "p50_ms"),
         figure(f"{CONNECTIONS} connections: p99", "ms", "flat", "p99_ms"),
+        figure(f"{CONNECTIONS} connections: CPU ms/1,000", "ms", "flat", "cpu_ms_per_1000"),
         figure(f"{PACED_RATE}/s: p50", "ms", "paced", "p50_ms"),
         figure(f"{PACED_RATE}/s: p99", "ms", "paced", "p99_ms", "≤ 50 ms"),
     ]

@@ -137,14 +137,12 @@ class Forwarder:
     ) -> "asyncio.Future[Any] | None":
         """aiokafka's future for the record, or None when it could not be queued in time
         (waiting for metadata or buffer space): then it was cancelled, and is never sent."""
-        queuing = asyncio.ensure_future(self._producer.send(topic, value=value, key=key))
-        await asyncio.wait({queuing}, timeout=timeout)
-        if not queuing.done():
-            queuing.cancel()
-            await asyncio.gather(queuing, return_exceptions=True)
-        if not _succeeded(queuing):
+        try:
+            # Usually returns at once; a wait here is for metadata or buffer space.
+            async with asyncio.timeout(timeout):
+                future: asyncio.Future[Any] = await self._producer.send(topic, value=value, key=key)
+        except Exception:  # noqa: BLE001 - timed out or refused: the spool takes it
             return None
-        future: asyncio.Future[Any] = queuing.result()
         return future
 
     async def _spool(

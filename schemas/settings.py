@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     cdp_batch_size: int = Field(default=100, ge=1)
     # The longest a conversion waits for its batch to fill: the sink's share of the
     # end-to-end latency at low rates, against more, smaller requests to the CDP.
-    cdp_batch_wait_s: float = Field(default=0.1, gt=0)
+    cdp_batch_wait_s: float = Field(default=0.05, gt=0)
     cdp_timeout_s: float = Field(default=10.0, gt=0)
     cdp_max_backoff_s: float = Field(default=60.0, gt=0)
 

@@ -34,6 +34,9 @@ class SourceRegistry(Mapping[str, SourceConfig]):
         self.topic = settings.topic(topics.SOURCES)
         self._sources: dict[str, SourceConfig] = {}
         self._consumer: AIOKafkaConsumer | None = None
+        # Asks for the topic's end on a connection of its own: on the follower's, the
+        # question would queue behind its long-polling fetch (up to fetch_max_wait_ms).
+        self._end_asker: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._follower: asyncio.Task[None] | None = None
@@ -81,8 +84,15 @@ class SourceRegistry(Mapping[str, SourceConfig]):
             fetch_max_wait_ms=100,
             **self._settings.aiokafka_security(),
         )
+        end_asker = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            client_id="zoho-cdp-sources-end",
+            enable_auto_commit=False,
+            **self._settings.aiokafka_security(),
+        )
         await consumer.start()
         try:
+            await end_asker.start()
             if self.topic not in await consumer.topics():
                 raise MissingSourcesTopic(
                     f"Kafka topics {[self.topic]} do not exist: create them with `zoho-cdp-topics`"
@@ -95,9 +105,10 @@ class SourceRegistry(Mapping[str, SourceConfig]):
             self._partitions = sorted(consumer.assignment())
             await consumer.seek_to_beginning(*self._partitions)
         except BaseException:
-            await consumer.stop()
+            await asyncio.gather(consumer.stop(), end_asker.stop(), return_exceptions=True)
             raise
         self._consumer = consumer
+        self._end_asker = end_asker
         self._positions = {tp: 0 for tp in self._partitions}
         self._follower = asyncio.create_task(self._follow(), name="sources-follower")
         self._started.set()
@@ -114,6 +125,9 @@ class SourceRegistry(Mapping[str, SourceConfig]):
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
+        end_asker, self._end_asker = self._end_asker, None
+        if end_asker is not None:
+            await end_asker.stop()
 
     async def caught_up(self, since: float | None = None, timeout: float | None = None) -> bool:
         """Waits until every write made to the topic before `since` (wall clock, default
@@ -129,8 +143,8 @@ class SourceRegistry(Mapping[str, SourceConfig]):
                     if since <= self._fresh_as_of:
                         return True
                     asked_at = time.time()
-                    assert self._consumer is not None  # noqa: S101 - set before _started
-                    end = await self._consumer.end_offsets(self._partitions)
+                    assert self._end_asker is not None  # noqa: S101 - set before _started
+                    end = await self._end_asker.end_offsets(self._partitions)
                     await self._reach(end)
                     self._fresh_as_of = max(self._fresh_as_of, asked_at)
         except (TimeoutError, KafkaError) as error:

@@ -4,10 +4,13 @@ import random
 import urllib.parse
 
 import pytest
+from aiohttp import web
 
 from bench.common import Figure, percentile
 from bench.decisions import decide_all
+from bench.http_load import Pool, form_post
 from bench.webhooks import backlog, form_webhook, sources
+from harness.pipeline import free_port
 
 
 @pytest.mark.parametrize("share", [0.1, 1 / 3])
@@ -54,3 +57,31 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile(values, 0.5) == 50
     assert percentile(values, 0.99) == 99
     assert percentile([7.0], 0.99) == 7.0
+
+
+async def test_the_lean_load_client_posts_the_form_the_server_parses() -> None:
+    received: list[dict[str, str]] = []
+
+    async def accept(request: web.Request) -> web.Response:
+        received.append(dict(await request.post()))
+        return web.json_response({"query": dict(request.query)}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/sources/{source_id}", accept)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    pool = Pool("127.0.0.1", port)
+    try:
+        rng = random.Random(2)  # noqa: S311 - a seeded load, not a secret
+        forms = [form_webhook(rng, number)[1] for number in range(3)]
+        for fields in forms:
+            request = form_post("/sources/shop", {"api_key": "k&y"}, fields)
+            assert await pool.exchange(request) == 202
+    finally:
+        pool.close()
+        await runner.cleanup()
+    assert received == forms
+    # Answers were read to their end: one connection carried all three.
+    assert len(pool.opened) == 1
