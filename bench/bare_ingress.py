@@ -1,12 +1,17 @@
 """The ingress's baseline: a bare aiohttp handler that parses the same form and answers
-202, without authentication, envelope or Kafka.
+202, without authentication, envelope or Kafka, on the event loop the ingress uses
+(EVENT_LOOP).
 
 `python -m bench.bare_ingress PORT`"""
 
+import asyncio
 import sys
 import uuid
 
+import uvloop
 from aiohttp import web
+
+from schemas.settings import Settings
 
 
 async def accept(request: web.Request) -> web.Response:
@@ -19,6 +24,8 @@ async def ready(_request: web.Request) -> web.Response:
 
 
 def main() -> None:
+    if Settings().event_loop == "uvloop":
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     app = web.Application()
     app.router.add_post("/sources/{source_id}", accept)
     app.router.add_get("/readyz", ready)

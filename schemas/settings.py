@@ -63,8 +63,9 @@ class Settings(BaseSettings):
     )
     ingress_spool_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     # Concurrent webhooks' records share a produce request if they come within this
-    # long: fewer, larger requests to Kafka for this much more latency per webhook.
-    ingress_producer_linger_ms: int = Field(default=2, ge=0)
+    # long. Without it they still share one while the previous request is in flight
+    # (aiokafka sends one at a time), so a wait only adds latency here.
+    ingress_producer_linger_ms: int = Field(default=0, ge=0)
 
     app_id: str = "zoho-cdp-conversions"
     worker_data_dir: Path = Path("var/worker")
