@@ -128,6 +128,23 @@ async def _serving(child: Child, base: str) -> None:
             await asyncio.sleep(0.2)
 
 
+async def _load(
+    server: Child,
+    port: int,
+    hooks: Sequence[bytes],
+    slow: Sequence[bytes],
+    into: dict[str, list[Load]],
+) -> None:
+    """Starts the server, loads it flat out and then paced, and stops it."""
+    server.start()
+    try:
+        await _serving(server, f"http://127.0.0.1:{port}")
+        into["flat"].append(await flat_out(port, hooks, server.name, server.pid))
+        into["paced"].append(await paced(port, slow, f"{server.name} {PACED_RATE}/s"))
+    finally:
+        server.stop()
+
+
 def measure(bootstrap: str, count: int, paced_s: int, repeats: int) -> list[Figure]:
     return asyncio.run(_measure(bootstrap, count, paced_s, repeats))
 
@@ -147,33 +164,21 @@ async def _measure(bootstrap: str, count: int, paced_s: int, repeats: int) -> li
             workdir = Path(tmp)
             for run in range(repeats):
                 port = free_port()
-                base = f"http://127.0.0.1:{port}"
                 ingress = Child(
                     "ingress",
                     python("ingress.main"),
                     worker_env(settings, workdir, "") | {"INGRESS_PORT": str(port)},
                     workdir / "ingress.log",
-                ).start()
-                try:
-                    await _serving(ingress, base)
-                    ours["flat"].append(await flat_out(port, hooks, "ingress", ingress.pid))
-                    ours["paced"].append(await paced(port, slow, f"ingress {PACED_RATE}/s"))
-                finally:
-                    ingress.stop()
+                )
+                await _load(ingress, port, hooks, slow, ours)
                 port = free_port()
-                base = f"http://127.0.0.1:{port}"
                 server = Child(
                     "bare aiohttp",
                     python("bench.bare_ingress", str(port)),
                     worker_env(settings, workdir, ""),
                     workdir / "bare.log",
-                ).start()
-                try:
-                    await _serving(server, base)
-                    bare["flat"].append(await flat_out(port, hooks, "bare aiohttp", server.pid))
-                    bare["paced"].append(await paced(port, slow, f"bare {PACED_RATE}/s"))
-                finally:
-                    server.stop()
+                )
+                await _load(server, port, hooks, slow, bare)
                 say(
                     f"   run {run + 1}: ingress {ours['flat'][-1].rate:,.0f}/s "
                     f"(p99 {ours['flat'][-1].p99_ms:.1f} ms), bare {bare['flat'][-1].rate:,.0f}/s"

@@ -9,7 +9,6 @@ timeline page; `--max-calls` bounds them.
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from tqdm import tqdm
 
 from schemas import topics
 from schemas.envelope import RawEnvelope, record_key
-from schemas.logs import configure_logging
 from schemas.settings import Settings
 from schemas.source import SourceConfig
 from sources.crypto import NoEncryptionKey
@@ -30,6 +28,7 @@ from sources.registry import MissingSourcesTopic, read_sources
 from streams.clients.zoho_crm import ZohoCrmClient
 from streams.commands.backfill_plan import BackfillTally, summary_text
 from streams.commands.replay_plan import BadSelection, parse_time
+from streams.commands.start import start_command
 from streams.crm_reader import read_modified, recover_from_failures
 from streams.decisions.sweep import Budget, can_call_crm
 from zoho.crm_api import ZohoError
@@ -209,15 +208,7 @@ def _request(arguments: argparse.Namespace, now: datetime) -> BackfillRequest:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = _parser()
-    arguments = parser.parse_args(argv)
-    try:
-        request = _request(arguments, datetime.now(UTC))
-    except BadSelection as error:
-        parser.error(str(error))
-    settings = Settings()
-    configure_logging(settings.log_level)
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    request, settings = start_command(_parser(), argv, _request)
     try:
         sources = asyncio.run(read_sources(settings))
     except (NoEncryptionKey, MissingSourcesTopic) as error:

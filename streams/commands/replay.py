@@ -14,7 +14,6 @@ replay written before a worker joins, or while one does, is read all the same.
 
 import argparse
 import asyncio
-import logging
 import sys
 import time
 from collections.abc import Mapping
@@ -28,7 +27,6 @@ from tqdm import tqdm
 
 from schemas import topics
 from schemas.envelope import RawEnvelope
-from schemas.logs import configure_logging
 from schemas.records import InvalidRecord
 from schemas.settings import Settings
 from streams.commands.replay_plan import (
@@ -42,6 +40,7 @@ from streams.commands.replay_plan import (
     source_of_key,
     summary_text,
 )
+from streams.commands.start import start_command
 from streams.kafka_admin import admin_client
 
 # A message's Kafka timestamp is set when it is produced, a little after the envelope's
@@ -402,16 +401,7 @@ def _request(arguments: argparse.Namespace, now: datetime) -> ReplayRequest:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = _parser()
-    arguments = parser.parse_args(argv)
-    try:
-        request = _request(arguments, datetime.now(UTC))
-    except BadSelection as error:
-        parser.error(str(error))
-    settings = Settings()
-    configure_logging(settings.log_level)
-    # Its INFO lines would break up the progress bar; warnings still show.
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    request, settings = start_command(_parser(), argv, _request)
     started = time.monotonic()
     failure = None
     try:
