@@ -1,5 +1,6 @@
 """A source: one client's Zoho CRM feeding the CDP, as the operator configured it."""
 
+import functools
 import re
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +25,9 @@ _CURRENCY_CODES: list[JsonValue] = [*sorted(ISO_4217)]
 _PROFILE_FIELD_NAMES: list[JsonValue] = [*PROFILE_FIELDS]
 
 
+# Every webhook's status is compared with the status map's names: a few dozen labels per
+# source, so they are normalised once each.
+@functools.lru_cache(maxsize=4096)
 def normalise_status(text: str) -> str:
     """Zoho labels are edited by hand: "Pre-Qualified", "pre qualified", "PRE_QUALIFIED"."""
     return _STATUS_NOISE.sub("", text).casefold()

@@ -1,5 +1,6 @@
 """Amounts: read the text Zoho sends, and convert it into the target currency."""
 
+import functools
 import re
 import unicodedata
 from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
@@ -31,6 +32,9 @@ def parse_amount(text: str) -> Decimal | None:
     stripped = text.strip()
     if not stripped:
         return None
+    if _PLAIN.fullmatch(stripped):
+        # The common case, "1000" or "12500.5": what the checks below would also accept.
+        return _bounded(Decimal(stripped), text)
     if _EXPONENT.fullmatch(stripped):
         # Zoho never sends exponents; accepting them would hide a corrupted value.
         raise InvalidAmount(f"not a number: {text!r} (exponent notation is not accepted)")
@@ -74,6 +78,7 @@ def _is_currency_marker(marker: str) -> bool:
     return bool(symbols) and len(symbols) + len(letters) == len(marker) and len(letters) <= 3
 
 
+@functools.lru_cache(maxsize=512)
 def minor_units(currency: str) -> int:
     """Digits after the decimal point in `currency` (JPY 0, USD 2, KWD 3), per CLDR."""
     code = currency.strip().upper()

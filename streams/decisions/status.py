@@ -1,7 +1,7 @@
 """Which event a status maps to, and whether this webhook should emit it."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -24,13 +24,14 @@ def event_for_status(
 
     An override to "" switches a default off.
     """
-    mapping = {
-        normalise_status(name): event
-        for table in (DEFAULT_STATUS_MAP.get(module, {}), overrides.get(module, {}))
-        for name, event in table.items()
-    }
-    event = mapping.get(normalise_status(status), "").strip()
-    return event or None
+    wanted = normalise_status(status)
+    event = ""
+    # The last name that matches wins, so an override beats the default.
+    for table in (DEFAULT_STATUS_MAP.get(module, {}), overrides.get(module, {})):
+        for name, mapped in table.items():
+            if normalise_status(name) == wanted:
+                event = mapped
+    return event.strip() or None
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,17 @@ def decide(
     mapping change emits the newly mapped event.
     """
     emit = event_name if event_name and event_name not in state.emitted else None
-    new_state = state
-    if emit:
-        new_state = replace(new_state, emitted=(*state.emitted, emit))
+    emitted = (*state.emitted, emit) if emit else state.emitted
     in_order = state.last_seen_at is None or seen_at >= state.last_seen_at
     if not in_order:
         # A replayed older webhook must not rewind the record's current status, and
         # what came before it is no longer known.
+        new_state = (
+            state if not emit else RecordState(state.last_status, state.last_seen_at, emitted)
+        )
         return StatusDecision(emit=emit, previous_status=None, new_state=new_state)
-    new_state = replace(new_state, last_status=status, last_seen_at=seen_at)
-    return StatusDecision(emit=emit, previous_status=state.last_status, new_state=new_state)
+    return StatusDecision(
+        emit=emit,
+        previous_status=state.last_status,
+        new_state=RecordState(last_status=status, last_seen_at=seen_at, emitted=emitted),
+    )
