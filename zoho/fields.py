@@ -2,6 +2,7 @@
 webhook sends (as the CRM admin types them, compared once normalised) and the API names
 the CRM API answers with."""
 
+import functools
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -11,6 +12,8 @@ class Module(StrEnum):
     DEALS = "Deals"
 
 
+# Each webhook sends a dozen or more names, from the few a source's workflow uses.
+@functools.lru_cache(maxsize=4096)
 def normalise_field_name(name: str) -> str:
     """Zoho labels arrive as 'Lead Status' or 'lead_status': compare them one way."""
     return name.strip().lower().replace(" ", "_")
