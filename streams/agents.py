@@ -106,7 +106,7 @@ async def handle_batch(batch: Sequence[EventT[bytes]], crm: ZohoClients) -> None
 
 
 def state_of(key: str) -> RecordState:
-    return RecordState.from_json(tables.record_states.get(key))
+    return RecordState.from_json(tables.stored_state(key))
 
 
 Record = tuple[faust.TopicT, bytes | None, bytes]

@@ -39,3 +39,9 @@ def in_event(event: EventT[Any]) -> Iterator[None]:
         yield
     finally:
         faust_streams._current_event.reset(token)  # noqa: SLF001
+
+
+def stored_state(key: str) -> Any:
+    """The stored value under `key`, None if there is none. One store read: the table's
+    own `get` asks the store whether the key is there, then reads it (two RocksDB reads)."""
+    return record_states.data.get(key)
