@@ -4,12 +4,14 @@ Faust acks an event even when the loop body raises, so nothing may escape a loop
 each failure is routed to a topic with its reason (see the README's delivery notes)."""
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import cast
 
 import aiohttp
 import faust
+import prometheus_client
 from faust.streams import Stream
 from faust.types import EventT, StreamT
 
@@ -98,11 +100,13 @@ async def handle_batch(batch: Sequence[EventT[bytes]], crm: ZohoClients) -> None
     for key, (event, state) in states.changed.items():
         with tables.in_event(event):
             tables.record_states[key] = state.to_json()
+    counts = BatchCounts()
     for outcome, previous in outcomes:
         if isinstance(outcome, Rejected):
             _parked(outcome)
         else:
-            _emitted(outcome, previous or RecordState.empty())
+            _emitted(outcome, previous or RecordState.empty(), counts)
+    counts.add_up()
 
 
 def state_of(key: str) -> RecordState:
@@ -141,7 +145,23 @@ def _parked(rejected: Rejected) -> None:
     log.warning("webhook parked as invalid", extra=_ids(envelope) | {"reasons": rejected.reasons})
 
 
-def _emitted(tracked: Tracked, previous: RecordState) -> None:
+class BatchCounts:
+    """The batch's counter increments, added up: a counter's labels() lookup costs more
+    than the webhook's other bookkeeping, so it is done once per label set and batch."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[prometheus_client.Counter, tuple[str, ...]]] = Counter()
+
+    def inc(self, metric: prometheus_client.Counter, *labels: str) -> None:
+        self._counts[metric, labels] += 1
+
+    def add_up(self) -> None:
+        for (metric, labels), count in self._counts.items():
+            metric.labels(*labels).inc(count)
+        self._counts.clear()
+
+
+def _emitted(tracked: Tracked, previous: RecordState, counts: BatchCounts) -> None:
     if tracked.conversion:
         log.info(
             "conversion emitted",
@@ -151,23 +171,24 @@ def _emitted(tracked: Tracked, previous: RecordState) -> None:
                 "event_id": tracked.conversion.event_id,
             },
         )
-    _count(tracked, previous)
+    _count(tracked, previous, counts)
 
 
-def _count(tracked: Tracked, previous: RecordState) -> None:
+def _count(tracked: Tracked, previous: RecordState, counts: BatchCounts) -> None:
+    source = tracked.source_id
     outcome = "converted" if tracked.conversion else "tracked" if tracked.mapped else "unmapped"
-    metrics.webhooks.labels(tracked.source_id, outcome).inc()
+    counts.inc(metrics.webhooks, source, outcome)
     if tracked.new_state.last_status != previous.last_status:
-        metrics.status_changes.labels(tracked.source_id).inc()
+        counts.inc(metrics.status_changes, source)
     if tracked.conversion:
-        metrics.conversions.labels(tracked.source_id, tracked.origin).inc()
-        metrics.conversions_by_event.labels(tracked.source_id, tracked.conversion.event_name).inc()
+        counts.inc(metrics.conversions, source, tracked.origin)
+        counts.inc(metrics.conversions_by_event, source, tracked.conversion.event_name)
         if tracked.origin == "sweep":
-            metrics.sweep_only_conversions.labels(tracked.source_id).inc()
+            counts.inc(metrics.sweep_only_conversions, source)
         if tracked.conversion.late:
-            metrics.late_conversions.labels(tracked.source_id).inc()
+            counts.inc(metrics.late_conversions, source)
     for field in tracked.unusable:
-        metrics.unusable_identifiers.labels(tracked.source_id, field).inc()
+        counts.inc(metrics.unusable_identifiers, source, field)
 
 
 def _ids(envelope: RawEnvelope | None) -> dict[str, str]:
