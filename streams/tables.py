@@ -1,8 +1,6 @@
 """The Faust table of record states, kept in the worker's store and its changelog topic."""
 
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from faust import streams as faust_streams
@@ -29,16 +27,22 @@ record_states = app.Table(
 )
 
 
-@contextmanager
-def in_event(event: EventT[Any]) -> Iterator[None]:
+class in_event:  # noqa: N801 - named and used like a function: `with in_event(event):`
     """Table reads and writes in `event`'s partition (its RocksDB and changelog
     partition). Faust takes the partition from the current event, which an agent taking
-    batches does not have: its events arrive in another task."""
-    token = faust_streams._current_event.set(weakref.ref(event))  # noqa: SLF001 - the variable Faust's current_event() reads
-    try:
-        yield
-    finally:
-        faust_streams._current_event.reset(token)  # noqa: SLF001
+    batches does not have: its events arrive in another task. A class rather than a
+    generator context manager: it is entered twice for most webhooks."""
+
+    __slots__ = ("_event", "_token")
+
+    def __init__(self, event: EventT[Any]) -> None:
+        self._event = weakref.ref(event)
+
+    def __enter__(self) -> None:
+        self._token = faust_streams._current_event.set(self._event)  # noqa: SLF001 - the variable Faust's current_event() reads
+
+    def __exit__(self, *_exc: object) -> None:
+        faust_streams._current_event.reset(self._token)  # noqa: SLF001
 
 
 def stored_state(key: str) -> Any:
