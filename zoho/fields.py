@@ -12,11 +12,22 @@ class Module(StrEnum):
     DEALS = "Deals"
 
 
-# Each webhook sends a dozen or more names, from the few a source's workflow uses.
-@functools.lru_cache(maxsize=4096)
+# Labels a worker normalises again and again are cached up to this length, so a hostile
+# webhook's huge names or statuses cannot fill its memory.
+CACHED_TEXT_MAX = 128
+
+
+def _normalise_name(name: str) -> str:
+    return name.strip().lower().replace(" ", "_")
+
+
+_normalised_name = functools.lru_cache(maxsize=4096)(_normalise_name)
+
+
 def normalise_field_name(name: str) -> str:
     """Zoho labels arrive as 'Lead Status' or 'lead_status': compare them one way."""
-    return name.strip().lower().replace(" ", "_")
+    # Each webhook sends a dozen or more names, from the few a source's workflow uses.
+    return _normalised_name(name) if len(name) <= CACHED_TEXT_MAX else _normalise_name(name)
 
 
 RECORD_ID_FIELDS = {Module.LEADS: "lead_id", Module.DEALS: "deal_id"}
