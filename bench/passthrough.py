@@ -1,5 +1,6 @@
 """The worker's baseline: a Faust agent that copies each record's bytes from one topic to
-another and confirms the sends of each batch together before taking the next.
+another and confirms the sends of each batch together before taking the next, on the
+event loop the worker uses (EVENT_LOOP).
 
 `python -m bench.passthrough BOOTSTRAP APP_ID SOURCE TARGET DATADIR`"""
 
@@ -8,8 +9,11 @@ import sys
 from typing import cast
 
 import faust
+import uvloop
 from faust.streams import Stream
 from faust.types import StreamT
+
+from schemas.settings import Settings
 
 BATCH = 500
 WITHIN_S = 0.05
@@ -37,4 +41,6 @@ async def copy(stream: StreamT[bytes]) -> None:
 
 
 if __name__ == "__main__":
+    if Settings().event_loop == "uvloop":
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     faust.Worker(app, loglevel="warning").execute_from_commandline()

@@ -150,8 +150,9 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=8.0, gt=0)
 
     log_level: str = "INFO"
-    # The worker's and the ingress's event loop: the standard library's, or uvloop.
-    event_loop: Literal["asyncio", "uvloop"] = "asyncio"
+    # The worker's and the ingress's event loop: uvloop (cheaper per message), or the
+    # standard library's.
+    event_loop: Literal["asyncio", "uvloop"] = "uvloop"
 
     @field_validator("cdp_token", "kafka_sasl_password", "admin_token")
     @classmethod
