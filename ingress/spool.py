@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from schemas.envelope import source_of_key
+
 DATABASE = "spool.sqlite3"
 LOCK = "spool.lock"
 
@@ -62,18 +64,14 @@ class SpoolStats:
         return 0.0 if self.oldest_at is None else max(now - self.oldest_at, 0.0)
 
 
-def source_of(key: bytes) -> str:
-    """The source a spooled record belongs to; its whole key when it names none."""
-    return key.split(b":", 1)[0].decode("utf-8", "replace")
-
-
 def count_sources(
     counts: Mapping[str, int], keys: Iterable[bytes], sign: int = 1
 ) -> dict[str, int]:
     """`counts` with each key's source counted once more (or, with sign -1, once less)."""
     changed = Counter(counts)
     for key in keys:
-        changed[source_of(key)] += sign
+        # A key that names no source is counted under the whole key.
+        changed[source_of_key(key) or key.decode("utf-8", "replace")] += sign
     return {source: n for source, n in changed.items() if n > 0}
 
 

@@ -46,3 +46,10 @@ class RawEnvelope(BaseModel):
 def record_key(source_id: str, record_id: str) -> bytes:
     """Kafka key for raw and replay topics: one record always lands in one partition."""
     return f"{source_id}:{record_id}".encode()
+
+
+def source_of_key(key: bytes | None) -> str | None:
+    """The source in a `{source_id}:{record_id}` key, for messages that are not envelopes."""
+    if not key or b":" not in key:
+        return None
+    return key.split(b":", 1)[0].decode("utf-8", "replace")

@@ -1,6 +1,5 @@
 """A source: one client's Zoho CRM feeding the CDP, as the operator configured it."""
 
-import functools
 import re
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +16,7 @@ from pydantic import (
 )
 
 from zoho.accounts import DEFAULT_ACCOUNTS_URL
-from zoho.fields import CACHED_TEXT_MAX, PROFILE_FIELDS, Module, normalise_field_name
+from zoho.fields import PROFILE_FIELDS, Module, cached_for_labels, normalise_field_name
 
 _STATUS_NOISE = re.compile(r"[\s_-]+")
 ISO_4217 = frozenset(list_currencies())
@@ -25,18 +24,10 @@ _CURRENCY_CODES: list[JsonValue] = [*sorted(ISO_4217)]
 _PROFILE_FIELD_NAMES: list[JsonValue] = [*PROFILE_FIELDS]
 
 
-def _normalise_status(text: str) -> str:
-    return _STATUS_NOISE.sub("", text).casefold()
-
-
-_normalised_status = functools.lru_cache(maxsize=4096)(_normalise_status)
-
-
+@cached_for_labels
 def normalise_status(text: str) -> str:
     """Zoho labels are edited by hand: "Pre-Qualified", "pre qualified", "PRE_QUALIFIED"."""
-    # Every webhook's status is compared with the status map's names, a few dozen labels
-    # per source: each is normalised once.
-    return _normalised_status(text) if len(text) <= CACHED_TEXT_MAX else _normalise_status(text)
+    return _STATUS_NOISE.sub("", text).casefold()
 
 
 class SourceConfig(BaseModel):

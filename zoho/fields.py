@@ -3,7 +3,7 @@ webhook sends (as the CRM admin types them, compared once normalised) and the AP
 the CRM API answers with."""
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 
 
@@ -17,17 +17,22 @@ class Module(StrEnum):
 CACHED_TEXT_MAX = 128
 
 
-def _normalise_name(name: str) -> str:
-    return name.strip().lower().replace(" ", "_")
+def cached_for_labels(normalise: Callable[[str], str]) -> Callable[[str], str]:
+    """`normalise`, remembering its answers for texts up to CACHED_TEXT_MAX characters:
+    each webhook sends a dozen or more labels, from the few a source's workflow uses."""
+    cached = functools.lru_cache(maxsize=4096)(normalise)
+
+    @functools.wraps(normalise)
+    def normalised(text: str) -> str:
+        return cached(text) if len(text) <= CACHED_TEXT_MAX else normalise(text)
+
+    return normalised
 
 
-_normalised_name = functools.lru_cache(maxsize=4096)(_normalise_name)
-
-
+@cached_for_labels
 def normalise_field_name(name: str) -> str:
     """Zoho labels arrive as 'Lead Status' or 'lead_status': compare them one way."""
-    # Each webhook sends a dozen or more names, from the few a source's workflow uses.
-    return _normalised_name(name) if len(name) <= CACHED_TEXT_MAX else _normalise_name(name)
+    return name.strip().lower().replace(" ", "_")
 
 
 RECORD_ID_FIELDS = {Module.LEADS: "lead_id", Module.DEALS: "deal_id"}

@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from schemas import topics
-from schemas.envelope import RawEnvelope
+from schemas.envelope import RawEnvelope, source_of_key
 from schemas.records import InvalidRecord
 from schemas.settings import Settings
 from streams.commands.replay_plan import (
@@ -37,7 +37,6 @@ from streams.commands.replay_plan import (
     parse_time,
     replayed,
     scan_range,
-    source_of_key,
     summary_text,
 )
 from streams.commands.start import start_command

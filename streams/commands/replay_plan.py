@@ -75,13 +75,6 @@ class Selection:
         return not (self.until and (at is None or at >= self.until))
 
 
-def source_of_key(key: bytes | None) -> str | None:
-    """The source in a `{source_id}:{record_id}` key, for messages that are not envelopes."""
-    if not key or b":" not in key:
-        return None
-    return key.split(b":", 1)[0].decode("utf-8", "replace")
-
-
 def replayed(envelope: RawEnvelope, at: datetime) -> RawEnvelope:
     """The envelope as re-published: unchanged but for the mark. `received_at` stays the
     original, so the worker still orders it against the record's later webhooks."""

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from schemas.envelope import RawEnvelope
+from schemas.envelope import RawEnvelope, source_of_key
 from streams.commands.replay_plan import (
     BadSelection,
     Selection,
@@ -12,7 +12,6 @@ from streams.commands.replay_plan import (
     parse_time,
     replayed,
     scan_range,
-    source_of_key,
     summary_text,
 )
 
