@@ -28,7 +28,7 @@ from streams.decisions.event import Lateness
 from streams.decisions.process import Rejected, Tracked, process
 from streams.decisions.reasons import reason_code
 from streams.decisions.status import RecordState
-from streams.send import send_all_confirmed, send_confirmed
+from streams.send import Record, send_all_confirmed, send_confirmed
 from streams.transport import confirmed
 
 log = logging.getLogger(__name__)
@@ -97,9 +97,9 @@ async def handle_batch(batch: Sequence[EventT[bytes]], crm: ZohoClients) -> None
     await send_all_confirmed(records)
     # A webhook that changes nothing (a redelivery, an older replayed one) writes
     # nothing; a record changed twice in the batch is written once, as it ends.
-    for key, (event, state) in states.changed.items():
-        with tables.in_event(event):
-            tables.record_states[key] = state.to_json()
+    await tables.write_states(
+        (event, key, state.to_json()) for key, (event, state) in states.changed.items()
+    )
     counts = BatchCounts()
     for outcome, previous in outcomes:
         if isinstance(outcome, Rejected):
@@ -113,11 +113,8 @@ def state_of(key: str) -> RecordState:
     return RecordState.from_json(tables.stored_state(key))
 
 
-Record = tuple[faust.TopicT, bytes | None, bytes]
-
-
 def conversion_record(event: ConversionEvent) -> Record:
-    return topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode()
+    return Record(topics.conversions, event.cdp_id.encode(), event.model_dump_json().encode())
 
 
 def invalid_record(message: faust.types.Message, rejected: Rejected) -> Record:
@@ -133,7 +130,7 @@ def invalid_record(message: faust.types.Message, rejected: Rejected) -> Record:
         offset=message.offset,
         rejected_at=datetime.now(UTC),
     )
-    return topics.invalid, message.key, record.model_dump_json().encode()
+    return Record(topics.invalid, message.key, record.model_dump_json().encode())
 
 
 def _parked(rejected: Rejected) -> None:
@@ -260,7 +257,7 @@ async def receipt_for(events: Sequence[ConversionEvent], answer: CdpAnswer) -> N
         for event in events
     ]
     # One batch in flight, not one round trip per event.
-    await send_all_confirmed([(topics.conversions_delivered, k, v) for k, v in records])
+    await send_all_confirmed([Record(topics.conversions_delivered, k, v) for k, v in records])
     for event in events:
         metrics.cdp_delivered.labels(event.source_id).inc()
 
@@ -281,7 +278,9 @@ async def park_rejected(
         rejected_at=datetime.now(UTC),
     )
     key = event.cdp_id.encode() if event else None
-    await send_confirmed(topics.conversions_deadletter, key, record.model_dump_json().encode())
+    await send_confirmed(
+        Record(topics.conversions_deadletter, key, record.model_dump_json().encode())
+    )
     metrics.cdp_rejected.inc()
     log.warning(
         "conversion parked in the dead-letter topic",

@@ -1,10 +1,9 @@
 """Sends that return only once Kafka has confirmed the record."""
 
 import asyncio
-import itertools
 import logging
 from collections.abc import Awaitable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 
@@ -12,14 +11,24 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
 
 
-async def send_confirmed(topic: faust.TopicT, key: bytes | None, value: bytes) -> None:
-    """Retries until Kafka takes the record: the caller's event must not be acked before."""
-    for attempt in itertools.count():
+class Record(NamedTuple):
+    topic: faust.TopicT
+    key: bytes | None
+    value: bytes | None  # None: a tombstone
+    partition: int | None = None  # None: the topic's partitioner chooses by key
+
+
+async def send_confirmed(record: Record) -> Any:
+    """Retries until Kafka takes the record, and returns its metadata (partition and
+    offset): the caller's event must not be acked before."""
+    topic, key, value, partition = record
+    attempt = 0
+    while True:
         try:
-            await (await topic.send(key=key, value=value))
-            return
+            return await (await topic.send(key=key, value=value, partition=partition))
         except Exception as error:  # noqa: BLE001 - any failure means not yet written
             delay = min(MAX_BACKOFF_S, 0.5 * 2**attempt)
+            attempt += 1
             log.warning(
                 "send not confirmed; retrying",
                 extra={"topic": topic.get_topic_name(), "error": repr(error), "retry_in_s": delay},
@@ -27,19 +36,20 @@ async def send_confirmed(topic: faust.TopicT, key: bytes | None, value: bytes) -
             await asyncio.sleep(delay)
 
 
-async def send_all_confirmed(records: Sequence[tuple[faust.TopicT, bytes | None, bytes]]) -> None:
+async def send_all_confirmed(records: Sequence[Record]) -> list[Any]:
     """Sends every record, then waits for Kafka's acknowledgements together: one round
     trip for the lot instead of one per record. A record Kafka did not take is sent
-    again on its own until it is; only then may the callers' events be confirmed."""
+    again on its own until it is; only then may the callers' events be confirmed.
+    Returns each record's metadata, in the records' order."""
     pending: list[Awaitable[Any]] = []
     try:
-        for topic, key, value in records:
-            pending.append(await topic.send(key=key, value=value))
+        for topic, key, value, partition in records:
+            pending.append(await topic.send(key=key, value=value, partition=partition))
     except Exception as error:  # noqa: BLE001 - the rest goes out one by one below
         log.warning("send not queued; sending one by one", extra={"error": repr(error)})
-    results = await asyncio.gather(*pending, return_exceptions=True)
-    taken = [not isinstance(result, BaseException) for result in results]
-    taken += [False] * (len(records) - len(taken))  # never queued: as good as failed
-    for (topic, key, value), done in zip(records, taken, strict=True):
-        if not done:
-            await send_confirmed(topic, key, value)
+    results: list[Any] = await asyncio.gather(*pending, return_exceptions=True)
+    results += [None] * (len(records) - len(results))  # never queued: as good as failed
+    for index, (record, result) in enumerate(zip(records, results, strict=True)):
+        if index >= len(pending) or isinstance(result, BaseException):
+            results[index] = await send_confirmed(record)
+    return results

@@ -36,7 +36,7 @@ from streams.decisions.sweep import (
     sweep_since,
     swept,
 )
-from streams.send import send_confirmed
+from streams.send import Record, send_confirmed
 from zoho.fields import RECORD_ID_FIELDS, Module, module_of
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ async def sweep_module(
 async def publish(envelope: RawEnvelope) -> None:
     module = module_of(envelope.parameters)
     key = record_key(envelope.source_id, envelope.parameters[RECORD_ID_FIELDS[module]])
-    await send_confirmed(topics.raw, key, envelope.model_dump_json().encode())
+    await send_confirmed(Record(topics.raw, key, envelope.model_dump_json().encode()))
 
 
 async def _advance(
@@ -193,7 +193,7 @@ async def _advance(
     if old is not None and old.mark == mark and old.seen == kept:
         return
     value = SweepMark(mark=mark, updated_at=datetime.now(UTC), seen=kept)
-    await send_confirmed(topics.sweep_marks, key.encode(), value.model_dump_json().encode())
+    await send_confirmed(Record(topics.sweep_marks, key.encode(), value.model_dump_json().encode()))
 
 
 def _count(source: SourceConfig, module: Module, read: ModuleRead, skipped: int) -> None:

@@ -1,7 +1,9 @@
 """A worker killed or stopped mid-stream loses nothing: everything accepted is delivered
-after a restart (perhaps twice, with the same event_id)."""
+after a restart (perhaps twice, with the same event_id). What it converted, it remembers
+across a restart."""
 
 import asyncio
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +26,11 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> 
         yield running
 
 
-def converted_lead(cdp_id: str) -> dict[str, str]:
+def converted_lead(cdp_id: str, lead_id: str = "", status: str = "Pre-Qualified") -> dict[str, str]:
     return {
-        "lead_id": uuid.uuid4().hex[:12],
+        "lead_id": lead_id or uuid.uuid4().hex[:12],
         "cdp_id": cdp_id,
-        "lead_status": "Pre-Qualified",
+        "lead_status": status,
         "annual_revenue": "10",
         "modified_by": "jane@example.com",
     }
@@ -89,3 +91,38 @@ async def test_a_worker_stopped_while_the_cdp_is_down_loses_nothing(pipeline: Pi
     pipeline.cdp.cdp.respond = None
     worker.start()
     await all_delivered(pipeline, cdp_ids, timeout=180)
+
+
+@pytest.mark.parametrize("data_directory", ["kept", "emptied"])
+async def test_a_restarted_worker_remembers_what_it_converted(
+    pipeline: Pipeline, data_directory: str
+) -> None:
+    """The record's state survives a restart: read from the worker's own data directory,
+    or from the changelog when the directory is gone. A webhook repeating the converted
+    status then converts nothing; without the state it would convert again."""
+    cdp_id, lead_id = f"restart-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:12]
+    status, _ = await pipeline.post("shop", SHOP_KEY, converted_lead(cdp_id, lead_id))
+    assert status == 202
+
+    async def in_changelog() -> bool:
+        changelog = await pipeline.read_topic_bytes("worker-record-states-changelog")
+        return lead_id.encode() in changelog
+
+    await wait_for(in_changelog, 90, "the lead's state in the changelog")
+    worker = pipeline.processes["worker"]
+    worker.stop()
+    if data_directory == "emptied":
+        shutil.rmtree(worker.env["WORKER_DATA_DIR"])
+    worker.start()
+    for repeated in ("Pre-Qualified", "Lost Lead"):
+        status, _ = await pipeline.post("shop", SHOP_KEY, converted_lead(cdp_id, lead_id, repeated))
+        assert status == 202
+
+    # "Lost Lead" maps to LeadLost: once it is delivered, the repeated webhook before it
+    # (same record, same partition) has been processed.
+    async def lost_delivered() -> list[str] | None:
+        names = [event["event_name"] for event in pipeline.cdp.events_for(cdp_id)]
+        return names if "LeadLost" in names else None
+
+    names = await wait_for(lost_delivered, 180, "the LeadLost conversion at the CDP")
+    assert names == ["ConvertedLead", "LeadLost"]

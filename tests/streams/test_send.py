@@ -4,11 +4,10 @@ call returns, whether its acknowledgement failed or it was never queued."""
 import asyncio
 from typing import Any, cast
 
-import faust
 import pytest
 
 from streams import send
-from streams.send import send_all_confirmed
+from streams.send import Record, send_all_confirmed
 
 
 class FlakyTopic:
@@ -24,7 +23,12 @@ class FlakyTopic:
     def get_topic_name(self) -> str:
         return "flaky"
 
-    async def send(self, key: bytes | None, value: bytes) -> "asyncio.Future[None]":  # noqa: ARG002 - the topic's signature
+    async def send(
+        self,
+        key: bytes | None,  # noqa: ARG002 - the topic's signature
+        value: bytes,
+        partition: int | None = None,  # noqa: ARG002
+    ) -> "asyncio.Future[None]":
         self.calls += 1
         if self.refuse_after is not None and self.calls == self.refuse_after + 1:
             raise RuntimeError("producer buffer full")
@@ -46,8 +50,8 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(send.asyncio, "sleep", no_sleep)
 
 
-def records(topic: FlakyTopic, count: int) -> list[tuple[faust.TopicT, bytes | None, bytes]]:
-    return [(cast(Any, topic), None, f"r{i}".encode()) for i in range(count)]
+def records(topic: FlakyTopic, count: int) -> list[Record]:
+    return [Record(cast(Any, topic), None, f"r{i}".encode()) for i in range(count)]
 
 
 async def test_all_acknowledged_in_one_go() -> None:
