@@ -30,9 +30,7 @@ def create_app(
 ) -> web.Application:
     """Without `sources`, the sources topic is followed live (and `seed` imported into it)."""
     # aiohttp answers 413 itself when a body is larger than client_max_size.
-    app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=[handlers.count_requests]
-    )
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[SOURCES] = SourceRegistry(settings) if sources is None else sources
     app[SEED] = seed or {}

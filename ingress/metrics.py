@@ -10,6 +10,7 @@ class IngressMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
 
     def __post_init__(self) -> None:
+        self._request_counters: dict[tuple[str, int], Counter] = {}
         self.requests = Counter(
             "ingress_requests",
             "Webhook requests by source and HTTP status.",
@@ -42,3 +43,12 @@ class IngressMetrics:
             "How long the oldest spooled webhook has waited for Kafka (0 when empty).",
             registry=self.registry,
         )
+
+    def count_request(self, source: str, status: int) -> None:
+        """One webhook request more. The labelled counter is kept: looking it up by its
+        labels costs more than the count."""
+        counter = self._request_counters.get((source, status))
+        if counter is None:
+            counter = self.requests.labels(source, str(status))
+            self._request_counters[source, status] = counter
+        counter.inc()

@@ -103,7 +103,7 @@ async def handle_batch(batch: Sequence[EventT[bytes]], crm: ZohoClients) -> None
     counts = BatchCounts()
     for outcome, previous in outcomes:
         if isinstance(outcome, Rejected):
-            _parked(outcome)
+            _parked(outcome, counts)
         else:
             _emitted(outcome, previous or RecordState.empty(), counts)
     counts.add_up()
@@ -133,15 +133,6 @@ def invalid_record(message: faust.types.Message, rejected: Rejected) -> Record:
     return Record(topics.invalid, message.key, record.model_dump_json().encode())
 
 
-def _parked(rejected: Rejected) -> None:
-    envelope = rejected.envelope
-    source_id = envelope.source_id if envelope else ""
-    metrics.webhooks.labels(source_id, "invalid").inc()
-    for reason in rejected.reasons:
-        metrics.validation_failures.labels(source_id, reason_code(reason)).inc()
-    log.warning("webhook parked as invalid", extra=_ids(envelope) | {"reasons": rejected.reasons})
-
-
 class BatchCounts:
     """The batch's counter increments, added up: a counter's labels() lookup costs more
     than the webhook's other bookkeeping, so it is done once per label set and batch."""
@@ -156,6 +147,15 @@ class BatchCounts:
         for (metric, labels), count in self._counts.items():
             metric.labels(*labels).inc(count)
         self._counts.clear()
+
+
+def _parked(rejected: Rejected, counts: BatchCounts) -> None:
+    envelope = rejected.envelope
+    source_id = envelope.source_id if envelope else ""
+    counts.inc(metrics.webhooks, source_id, "invalid")
+    for reason in rejected.reasons:
+        counts.inc(metrics.validation_failures, source_id, reason_code(reason))
+    log.warning("webhook parked as invalid", extra=_ids(envelope) | {"reasons": rejected.reasons})
 
 
 def _emitted(tracked: Tracked, previous: RecordState, counts: BatchCounts) -> None:

@@ -118,7 +118,7 @@ def ingress_app(
 ) -> web.Application:
     """The ingress's real handler and Zoho session, without the Kafka producer a set-up
     page does not use."""
-    app = web.Application(middlewares=[handlers.count_requests])
+    app = web.Application()
     app[SETTINGS] = settings
     app[SOURCES] = sources
     app[SOURCE_STORE] = store or MemoryStore(sources)
