@@ -116,19 +116,13 @@ class Forwarder:
         sqlite3.Error from the disk, when neither can take it."""
         if self.queued:
             return await self._spool(topic, key, value, None)
-        future: asyncio.Future[Any] | None = None
-        try:
-            # One deadline for both steps: queuing (usually at once; a wait here is for
-            # metadata or buffer space; cut short, the record is never sent) and Kafka's
-            # acknowledgement (shielded: a send that timed out may still land).
-            async with asyncio.timeout(self._ack_timeout_s):
-                future = await self._producer.send(topic, value=value, key=key)
-                self._unsettled[future] = time.monotonic()
-                await asyncio.shield(future)
-        except Exception:  # noqa: BLE001, S110 - timed out, refused or failed: decided below
-            pass
+        started = time.monotonic()
+        future = await self._queue(topic, key, value, self._ack_timeout_s)
         if future is None:
             return await self._spool(topic, key, value, None)
+        self._unsettled[future] = started
+        remaining = self._ack_timeout_s - (time.monotonic() - started)
+        await asyncio.wait({future}, timeout=max(remaining, 0))
         if _succeeded(future):
             self._settle(future)
             return Stored.KAFKA
