@@ -6,17 +6,15 @@
   to the raw topic with the ingress's producer and awaits Kafka's acknowledgement before
   the 202 — the least any ingress that answers only once Kafka has the webhook must do."""
 
-import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 
-import uvloop
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
 from ingress.kafka import new_producer
-from schemas import topics
+from schemas import runtime, topics
 from schemas.settings import Settings
 
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
@@ -57,8 +55,7 @@ def producer_context(settings: Settings) -> Callable[[web.Application], AsyncIte
 
 def main() -> None:
     settings = Settings()
-    if settings.event_loop == "uvloop":
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    runtime.prepare(settings.event_loop)
     app = web.Application()
     if "--kafka" in sys.argv[2:]:
         app.cleanup_ctx.append(producer_context(settings))

@@ -9,10 +9,10 @@ import sys
 from typing import cast
 
 import faust
-import uvloop
 from faust.streams import Stream
 from faust.types import StreamT
 
+from schemas import runtime
 from schemas.settings import Settings
 
 BATCH = 500
@@ -41,6 +41,5 @@ async def copy(stream: StreamT[bytes]) -> None:
 
 
 if __name__ == "__main__":
-    if Settings().event_loop == "uvloop":
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    runtime.prepare(Settings().event_loop)
     faust.Worker(app, loglevel="warning").execute_from_commandline()

@@ -1,17 +1,16 @@
 """`zoho-cdp-ingress`: serve the source URLs and the admin API."""
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 
-import uvloop
 from aiohttp import web
 
 from ingress.app import create_app
 from ingress.kafka import MissingTopics
 from ingress.spool import SpoolInUse
+from schemas import runtime
 from schemas.logs import configure_logging
 from schemas.settings import Settings
 from schemas.source import SourceConfig
@@ -30,8 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     arguments = parser.parse_args(argv)
     settings = Settings()
     configure_logging(settings.log_level)
-    if settings.event_loop == "uvloop":
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    runtime.prepare(settings.event_loop)
     try:
         SecretBox.from_setting(settings.sources_encryption_keys)
     except NoEncryptionKey as error:

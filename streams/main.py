@@ -4,9 +4,9 @@ import asyncio
 import sys
 
 import faust
-import uvloop
 from prometheus_client import start_http_server
 
+from schemas import runtime
 from sources.crypto import NoEncryptionKey, SecretBox
 from streams import (
     agents,  # noqa: F401 - registers the agents with the app
@@ -19,8 +19,7 @@ from streams.commands.topics import missing_topics
 
 
 def main() -> None:
-    if settings.event_loop == "uvloop":
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    runtime.prepare(settings.event_loop)
     try:
         SecretBox.from_setting(settings.sources_encryption_keys)
     except NoEncryptionKey as error:
