@@ -91,7 +91,11 @@ def validate(envelope: RawEnvelope, source: SourceConfig) -> RecordChange:
 def _normalised_parameters(parameters: dict[str, str]) -> tuple[dict[str, str], set[str]]:
     """Trimmed values under normalised names, and the names sent twice with different
     values ("Lead Status" and "lead_status"); for those the first value is kept."""
-    normalised: dict[str, str] = {}
+    normalised = {normalise_field_name(name): value.strip() for name, value in parameters.items()}
+    if len(normalised) == len(parameters):
+        # No two names normalise alike, as in nearly every webhook: nothing can conflict.
+        return normalised, set()
+    normalised = {}
     conflicting: set[str] = set()
     for name, value in parameters.items():
         key, trimmed = normalise_field_name(name), value.strip()
