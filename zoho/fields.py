@@ -5,6 +5,7 @@ the CRM API answers with."""
 import functools
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from typing import TypeVar
 
 
 class Module(StrEnum):
@@ -12,18 +13,20 @@ class Module(StrEnum):
     DEALS = "Deals"
 
 
+T = TypeVar("T")
+
 # Labels a worker normalises again and again are cached up to this length, so a hostile
 # webhook's huge names or statuses cannot fill its memory.
 CACHED_TEXT_MAX = 128
 
 
-def cached_for_labels(normalise: Callable[[str], str]) -> Callable[[str], str]:
+def cached_for_labels(normalise: Callable[[str], T]) -> Callable[[str], T]:
     """`normalise`, remembering its answers for texts up to CACHED_TEXT_MAX characters:
     each webhook sends a dozen or more labels, from the few a source's workflow uses."""
     cached = functools.lru_cache(maxsize=4096)(normalise)
 
     @functools.wraps(normalise)
-    def normalised(text: str) -> str:
+    def normalised(text: str) -> T:
         return cached(text) if len(text) <= CACHED_TEXT_MAX else normalise(text)
 
     return normalised

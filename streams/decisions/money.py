@@ -8,6 +8,7 @@ from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, Invalid
 from babel.numbers import get_currency_precision
 
 from schemas.source import ISO_4217
+from zoho.fields import cached_for_labels
 
 # An optional currency marker on either side of an optionally signed number.
 _SHAPE = re.compile(
@@ -32,9 +33,10 @@ def parse_amount(text: str) -> Decimal | None:
     stripped = text.strip()
     if not stripped:
         return None
-    if _PLAIN.fullmatch(stripped):
-        # The common case, "1000" or "12500.5": what the checks below would also accept.
-        return _bounded(Decimal(stripped), text)
+    if _PLAIN.fullmatch(stripped) or _GROUPED.fullmatch(stripped):
+        # The common cases, "1000", "12500.5" or "1,000.10": what the checks below would
+        # also accept.
+        return _bounded(Decimal(stripped.replace(",", "")), text)
     if _EXPONENT.fullmatch(stripped):
         # Zoho never sends exponents; accepting them would hide a corrupted value.
         raise InvalidAmount(f"not a number: {text!r} (exponent notation is not accepted)")
@@ -59,6 +61,8 @@ def parse_amount(text: str) -> Decimal | None:
 
 
 def _bounded(amount: Decimal, text: str) -> Decimal:
+    if len(text) <= MAX_DIGITS:
+        return amount  # fewer characters than the limit's digits
     digits = len(amount.as_tuple().digits)
     if digits > MAX_DIGITS:
         shown = text if len(text) <= 40 else f"{text[:20]}…{text[-8:]}"
@@ -69,6 +73,7 @@ def _bounded(amount: Decimal, text: str) -> Decimal:
     return amount
 
 
+@cached_for_labels
 def _is_currency_marker(marker: str) -> bool:
     """An ISO 4217 code, or a symbol such as "$", "€", "US$" or "R$"."""
     if marker.upper() in ISO_4217:
