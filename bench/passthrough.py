@@ -1,6 +1,6 @@
 """The worker's baseline: a Faust agent that copies each record's bytes from one topic to
-another and confirms the sends of each batch together before taking the next, on the
-event loop the worker uses (EVENT_LOOP).
+another and confirms the sends of each batch together before taking the next, with the
+worker's batches (WORKER_BATCH_SIZE, WORKER_BATCH_WAIT_S) and interpreter set-up.
 
 `python -m bench.passthrough BOOTSTRAP APP_ID SOURCE TARGET DATADIR`"""
 
@@ -15,8 +15,8 @@ from faust.types import StreamT
 from schemas import runtime
 from schemas.settings import Settings
 
-BATCH = 500
-WITHIN_S = 0.05
+# Batches as the worker takes them.
+SETTINGS = Settings()
 
 bootstrap, app_id, source_name, target_name, datadir = sys.argv[1:6]
 app = faust.App(
@@ -35,11 +35,13 @@ target = app.topic(target_name, key_serializer="raw", value_serializer="raw")
 
 @app.agent(source, concurrency=1)
 async def copy(stream: StreamT[bytes]) -> None:
-    async for batch in cast(Stream[bytes], stream).take_events(BATCH, within=WITHIN_S):
+    async for batch in cast(Stream[bytes], stream).take_events(
+        SETTINGS.worker_batch_size, within=SETTINGS.worker_batch_wait_s
+    ):
         sent = [await target.send(key=e.message.key, value=e.message.value) for e in batch]
         await asyncio.gather(*sent)
 
 
 if __name__ == "__main__":
-    runtime.prepare(Settings().event_loop)
+    runtime.prepare(SETTINGS.event_loop)
     faust.Worker(app, loglevel="warning").execute_from_commandline()

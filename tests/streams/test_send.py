@@ -11,24 +11,32 @@ from streams.send import Record, send_all_confirmed
 
 
 class FlakyTopic:
-    """Takes records; the ones named in `fail_ack` fail their first acknowledgement and
-    the send after `refuse_after` sends raises before queuing."""
+    """Takes records through its app's producer; the ones named in `fail_ack` fail their
+    first acknowledgement and the send after `refuse_after` sends raises before queuing."""
 
     def __init__(self, fail_ack: frozenset[bytes] = frozenset(), refuse_after: int | None = None):
         self.fail_ack = set(fail_ack)
         self.refuse_after = refuse_after
         self.calls = 0
         self.written: list[bytes] = []
+        self.app = self  # the topic's app, whose producer it also is
 
     def get_topic_name(self) -> str:
         return "flaky"
 
-    async def send(
+    async def maybe_start_producer(self) -> "FlakyTopic":
+        return self
+
+    async def send(  # noqa: PLR0913 - the producer's signature
         self,
-        key: bytes | None,  # noqa: ARG002 - the topic's signature
+        topic: str,
+        key: bytes | None,  # noqa: ARG002
         value: bytes,
-        partition: int | None = None,  # noqa: ARG002
+        partition: int | None,  # noqa: ARG002
+        timestamp: float | None,  # noqa: ARG002
+        headers: object,  # noqa: ARG002
     ) -> "asyncio.Future[None]":
+        assert topic == "flaky"
         self.calls += 1
         if self.refuse_after is not None and self.calls == self.refuse_after + 1:
             raise RuntimeError("producer buffer full")
