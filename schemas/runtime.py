@@ -1,12 +1,10 @@
 """How the pipeline's long-running processes set up the interpreter: the event loop
-(EVENT_LOOP), the garbage collector, and logging's unused record fields."""
+(EVENT_LOOP) and the garbage collector."""
 
 import asyncio
 import gc
 
 import uvloop
-
-from schemas.logs import skip_unused_record_fields
 
 # CPython collects its young generation every 700 allocations: every few webhooks, as
 # each allocates hundreds of short-lived objects. Collected every 10,000, the cycles a
@@ -22,4 +20,3 @@ def prepare(event_loop: str) -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_GENERATION_THRESHOLD, older, oldest)
-    skip_unused_record_fields()

@@ -7,6 +7,7 @@ import faust
 from prometheus_client import start_http_server
 
 from schemas import runtime
+from schemas.logs import skip_unused_record_fields
 from sources.crypto import NoEncryptionKey, SecretBox
 from streams import (
     agents,  # noqa: F401 - registers the agents with the app
@@ -20,6 +21,8 @@ from streams.commands.topics import missing_topics
 
 def main() -> None:
     runtime.prepare(settings.event_loop)
+    # Faust configures the worker's logging (streams.app), not configure_logging.
+    skip_unused_record_fields()
     try:
         SecretBox.from_setting(settings.sources_encryption_keys)
     except NoEncryptionKey as error:
